@@ -6,11 +6,19 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: CommandEntry[] = [
-  { name: 'local', summary: 'run the whole system on this machine from manifests (no Kubernetes)', load: () => import('./commands/local.ts') },
+  {
+    name: 'local',
+    summary: 'run the whole system on this machine from manifests (no Kubernetes)',
+    load: () => import('./commands/local.ts'),
+  },
   { name: 'sbc', summary: 'run a SIP signalling pod (B2BUA)', load: () => import('./commands/sbc.ts') },
   { name: 'media', summary: 'run a media relay pod', load: () => import('./commands/media.ts') },
   { name: 'operator', summary: 'run the Kubernetes operator', load: () => import('./commands/operator.ts') },
-  { name: 'validate', summary: 'check manifests offline against the CRD schemas', load: () => import('./commands/validate.ts') },
+  {
+    name: 'validate',
+    summary: 'check manifests offline against the CRD schemas',
+    load: () => import('./commands/validate.ts'),
+  },
   { name: 'version', summary: 'print the version', load: () => import('./commands/version.ts') },
 ];
 

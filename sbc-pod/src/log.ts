@@ -1,5 +1,5 @@
 // Structured JSON logs (pino). Call-related lines carry `tenant` and `callId` through child loggers.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

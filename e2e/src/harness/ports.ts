@@ -1,7 +1,8 @@
 // Free loopback ports for test servers. The OS picks an unused port; we release it and hand the number on.
 // A tiny race remains (another process could take it), acceptable for private test services.
-import { createServer } from 'node:net';
+
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 
 export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -9,7 +10,9 @@ export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
     server.once('error', reject);
     server.listen(0, host, () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

@@ -6,7 +6,9 @@ import { after, test } from 'node:test';
 import { runSipp } from './sipp.ts';
 
 const sockets: Socket[] = [];
-after(() => sockets.forEach((s) => s.close()));
+after(() => {
+  for (const s of sockets) s.close();
+});
 
 /** Answers INVITE with `inviteStatus`, BYE with 200, ignores ACK. Returns its port. */
 async function tinyResponder(inviteStatus: number, seen: string[]): Promise<number> {

@@ -15,7 +15,10 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(listen: { host: string; port: number }, state: AdminState): Promise<AdminServer> {
+export async function startAdminServer(
+  listen: { host: string; port: number },
+  state: AdminState,
+): Promise<AdminServer> {
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -57,16 +57,52 @@ export interface Cdr {
 
 /** A CDR id from what identifies an attempt: the tenant, the inbound Call-ID and its From tag, the attempt number. */
 export function cdrId(tenant: string, inboundCallId: string, fromTag: string, attempt = 0): string {
-  return createHash('sha256').update(`${tenant}\n${inboundCallId}\n${fromTag}\n${attempt}`).digest('base64url').slice(0, 26);
+  return createHash('sha256')
+    .update(`${tenant}\n${inboundCallId}\n${fromTag}\n${attempt}`)
+    .digest('base64url')
+    .slice(0, 26);
 }
 
 /** Q.850 cause for a final SIP status (RFC 3398 §7.2.4.1 mapping, the common part). */
 export function q850ForSipStatus(status: number): number | undefined {
   if (status >= 200 && status < 300) return 16;
   const table: Record<number, number> = {
-    400: 41, 401: 21, 402: 21, 403: 21, 404: 1, 405: 63, 406: 79, 407: 21, 408: 102, 410: 22, 413: 127, 414: 127,
-    415: 79, 416: 127, 420: 127, 421: 127, 423: 127, 480: 18, 481: 41, 482: 25, 483: 25, 484: 28, 485: 1, 486: 17,
-    487: 127, 488: 65, 500: 41, 501: 79, 502: 38, 503: 41, 504: 102, 505: 127, 513: 127, 600: 17, 603: 21, 604: 1,
+    400: 41,
+    401: 21,
+    402: 21,
+    403: 21,
+    404: 1,
+    405: 63,
+    406: 79,
+    407: 21,
+    408: 102,
+    410: 22,
+    413: 127,
+    414: 127,
+    415: 79,
+    416: 127,
+    420: 127,
+    421: 127,
+    423: 127,
+    480: 18,
+    481: 41,
+    482: 25,
+    483: 25,
+    484: 28,
+    485: 1,
+    486: 17,
+    487: 127,
+    488: 65,
+    500: 41,
+    501: 79,
+    502: 38,
+    503: 41,
+    504: 102,
+    505: 127,
+    513: 127,
+    600: 17,
+    603: 21,
+    604: 1,
     606: 65,
   };
   return table[status];

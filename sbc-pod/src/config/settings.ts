@@ -31,17 +31,32 @@ interface Spec {
 }
 
 export const SETTINGS: Record<keyof Settings, Spec> = {
-  manifests: { env: 'SWITCHBOARD_MANIFESTS', flag: 'manifests', help: 'manifest file or directory', default: 'examples' },
+  manifests: {
+    env: 'SWITCHBOARD_MANIFESTS',
+    flag: 'manifests',
+    help: 'manifest file or directory',
+    default: 'examples',
+  },
   sipListen: {
     env: 'SWITCHBOARD_SIP_LISTEN',
     flag: 'sip-listen',
     help: 'comma list of udp:HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT',
     default: 'udp:127.0.0.1:5060,tcp:127.0.0.1:5060,tls:127.0.0.1:5061',
   },
-  adminListen: { env: 'SWITCHBOARD_ADMIN_LISTEN', flag: 'admin-listen', help: 'HOST:PORT of the admin/health API', default: '127.0.0.1:8080' },
+  adminListen: {
+    env: 'SWITCHBOARD_ADMIN_LISTEN',
+    flag: 'admin-listen',
+    help: 'HOST:PORT of the admin/health API',
+    default: '127.0.0.1:8080',
+  },
   redisUrl: { env: 'SWITCHBOARD_REDIS_URL', flag: 'redis-url', help: 'redis:// URL; unset = embedded in-memory store' },
   cdrFile: { env: 'SWITCHBOARD_CDR_FILE', flag: 'cdr-file', help: 'JSONL file CDRs are appended to' },
-  stateDir: { env: 'SWITCHBOARD_STATE_DIR', flag: 'state-dir', help: 'where local mode keeps rendered config and its CA', default: '.state' },
+  stateDir: {
+    env: 'SWITCHBOARD_STATE_DIR',
+    flag: 'state-dir',
+    help: 'where local mode keeps rendered config and its CA',
+    default: '.state',
+  },
   teamsTargets: {
     env: 'SWITCHBOARD_TEAMS_TARGETS',
     flag: 'teams-targets',
@@ -49,10 +64,19 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     default: 'sip.pstnhub.microsoft.com:5061,sip2.pstnhub.microsoft.com:5061,sip3.pstnhub.microsoft.com:5061',
   },
   teamsCa: { env: 'SWITCHBOARD_TEAMS_CA', flag: 'teams-ca', help: 'PEM file of roots that verify Teams certificates' },
-  tlsCert: { env: 'SWITCHBOARD_TLS_CERT', flag: 'tls-cert', help: 'PEM certificate chain for SIP TLS (default: local CA)' },
+  tlsCert: {
+    env: 'SWITCHBOARD_TLS_CERT',
+    flag: 'tls-cert',
+    help: 'PEM certificate chain for SIP TLS (default: local CA)',
+  },
   tlsKey: { env: 'SWITCHBOARD_TLS_KEY', flag: 'tls-key', help: 'PEM private key for SWITCHBOARD_TLS_CERT' },
   mediaIp: { env: 'SWITCHBOARD_MEDIA_IP', flag: 'media-ip', help: 'address media is relayed on', default: '127.0.0.1' },
-  mediaPorts: { env: 'SWITCHBOARD_MEDIA_PORTS', flag: 'media-ports', help: 'LOW-HIGH UDP port range', default: '20000-29999' },
+  mediaPorts: {
+    env: 'SWITCHBOARD_MEDIA_PORTS',
+    flag: 'media-ports',
+    help: 'LOW-HIGH UDP port range',
+    default: '20000-29999',
+  },
   adminToken: { env: 'SWITCHBOARD_ADMIN_TOKEN', flag: 'admin-token', help: 'bearer token for the admin API' },
   logLevel: { env: 'SWITCHBOARD_LOG_LEVEL', flag: 'log-level', help: 'pino level: trace … fatal', default: 'info' },
 };

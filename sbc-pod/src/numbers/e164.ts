@@ -27,8 +27,10 @@ export function cleanNumber(user: string): string {
 export function toE164(user: string, plan: NumberPlan): string | undefined {
   const n = cleanNumber(user);
   if (n.startsWith('+')) return n.length > 2 ? n : undefined;
-  if (plan.internationalPrefix && n.startsWith(plan.internationalPrefix)) return `+${n.slice(plan.internationalPrefix.length)}`;
-  if (plan.nationalPrefix && n.startsWith(plan.nationalPrefix)) return `+${plan.countryCode}${n.slice(plan.nationalPrefix.length)}`;
+  if (plan.internationalPrefix && n.startsWith(plan.internationalPrefix))
+    return `+${n.slice(plan.internationalPrefix.length)}`;
+  if (plan.nationalPrefix && n.startsWith(plan.nationalPrefix))
+    return `+${plan.countryCode}${n.slice(plan.nationalPrefix.length)}`;
   if (n.startsWith(plan.countryCode) && n.length > 10) return `+${n}`;
   return n.length > 0 ? `+${plan.countryCode}${n}` : undefined;
 }

@@ -23,7 +23,7 @@ test('agrees with a linear scan for random prefixes and keys', () => {
       fc.stringMatching(/^\+?[0-9]{0,8}$/),
       (prefixes, key) => {
         const t = new PrefixTrie<number>();
-        prefixes.forEach((p, i) => t.insert(p, i));
+        for (const [i, p] of prefixes.entries()) t.insert(p, i);
         const best = prefixes
           .map((p, i) => ({ p, i }))
           .filter(({ p }) => key.startsWith(p))

@@ -35,7 +35,7 @@ export class PrefixTrie<T> {
     let node: Node<T> | undefined = this.#root;
     for (let i = 0; i < key.length && node; i++) {
       node = node.children.get(key[i]!);
-      if (node && node.values.length) found.push(node.values);
+      if (node?.values.length) found.push(node.values);
     }
     const out: T[] = [];
     for (let i = found.length - 1; i >= 0; i--) out.push(...found[i]!);
