@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cleanNumber, fromE164, toE164 } from './e164.ts';
+import { cleanNumber, fromE164, type NumberPlan, toE164 } from './e164.ts';
 
 const uk = { countryCode: '44', nationalPrefix: '0', internationalPrefix: '00' };
 const us = { countryCode: '1', internationalPrefix: '011' };
 
 test('golden vectors: national and international forms to E.164', () => {
-  const vectors: [string, typeof uk, string | undefined][] = [
+  const vectors: [string, NumberPlan, string | undefined][] = [
     ['+442079460000', uk, '+442079460000'],
     ['02079460000', uk, '+442079460000'],
     ['00331234567', uk, '+331234567'],

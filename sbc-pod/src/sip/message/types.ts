@@ -2,9 +2,19 @@
 // The parser fills the hot fields eagerly (framing, Via, From/To tags, Call-ID, CSeq, Max-Forwards,
 // Content-Length, Route/Record-Route, Contact); every other header stays a raw string until asked for.
 
-/** A parsed SIP/SIPS/TEL URI (RFC 3261 §19.1, RFC 3966). Parameter names are lower-cased; values keep their case. */
+/**
+ * A parsed SIP/SIPS/TEL URI (RFC 3261 §19.1, RFC 3966). Parameter names are lower-cased; values keep their case.
+ * `user`, `password`, parameter and header texts stay %-escaped exactly as received (see `unescapeUriText`).
+ * A `tel:` URI keeps its telephone-subscriber number in `user` and has `host: ''`.
+ * Any other scheme (e.g. `http:` in a From header, RFC 4475 §3.3.4) is `scheme: 'other'` with `otherScheme` (lower
+ * case) and `opaque` (the text after the colon), and `host: ''`.
+ */
 export interface SipUri {
-  scheme: 'sip' | 'sips' | 'tel';
+  scheme: 'sip' | 'sips' | 'tel' | 'other';
+  /** Lower-case scheme name when `scheme` is `'other'`. */
+  otherScheme?: string;
+  /** Everything after `scheme:` when `scheme` is `'other'`. */
+  opaque?: string;
   user?: string;
   password?: string;
   /** Host as written; IPv6 references keep their brackets, e.g. `[2001:db8::1]`. */
@@ -67,6 +77,11 @@ interface SipMessageBase {
   routes: NameAddr[];
   recordRoutes: NameAddr[];
   contacts: NameAddr[];
+  /**
+   * Set to `'latin1'` when the header section was not valid UTF-8 and was decoded byte-for-byte instead (so it
+   * re-serializes to the same bytes). Absent means UTF-8.
+   */
+  headerEncoding?: 'latin1';
 }
 
 export interface SipRequest extends SipMessageBase {
