@@ -1,5 +1,32 @@
-import { notBuilt } from '../not-built.ts';
+// `switchboard sbc`: a signalling pod. Config from SWITCHBOARD_CONFIG_DIR (a rendered config, e.g. a mounted
+// ConfigMap) or, without it, rendered in-process from SWITCHBOARD_MANIFESTS; TLS from SWITCHBOARD_TLS_CERT/KEY.
+import { createLogger } from '../../../sbc-pod/src/log.ts';
+import { StartupError } from '../../../sbc-pod/src/sbc/app.ts';
+import { startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
+import { configSourceFor, fileCertificates, settingsOrExit } from '../pod-config.ts';
+import { runUntilSignal } from '../run-until-signal.ts';
 
-export function run(): Promise<number> {
-  return notBuilt('sbc', 'issue [2/10] SIP core');
+export async function run(args: string[]): Promise<number> {
+  const settings = settingsOrExit('sbc', args);
+  if (typeof settings === 'number') return settings;
+  const logger = createLogger(settings.logLevel, 'sbc');
+  try {
+    const certificates = fileCertificates(settings);
+    const pod = await startSignallingPod({
+      settings,
+      logger,
+      source: configSourceFor(settings, certificates),
+      ...(certificates ? { bootstrapCertificates: certificates() } : {}),
+    });
+    return await runUntilSignal(
+      () => pod.close(),
+      (m) => logger.info(m),
+    );
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`switchboard sbc: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }

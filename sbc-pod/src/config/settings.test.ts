@@ -9,6 +9,15 @@ test('defaults listen on loopback only', () => {
   assert.equal(s.teamsTargets[0], 'sip.pstnhub.microsoft.com:5061');
   assert.equal(s.teamsTargets.length, 3);
   assert.equal(s.redisUrl, undefined);
+  assert.deepEqual(s.teamsSources, ['52.112.0.0/14', '52.122.0.0/15']);
+});
+
+test('the hosts map is a stub resolver: name=address pairs, names lower-cased', () => {
+  const s = loadSettings({
+    SWITCHBOARD_HOSTS: 'SIP.pstnhub.microsoft.com=127.0.1.1, sip2.pstnhub.microsoft.com=127.0.1.2',
+  });
+  assert.equal(s.hosts.get('sip.pstnhub.microsoft.com'), '127.0.1.1');
+  assert.equal(s.hosts.get('sip2.pstnhub.microsoft.com'), '127.0.1.2');
 });
 
 test('a flag wins over the environment variable', () => {
@@ -25,4 +34,5 @@ test('bad values are rejected with the variable named', () => {
   assert.throws(() => loadSettings({ SWITCHBOARD_TLS_CERT: 'a.pem' }), /given together/);
   assert.throws(() => loadSettings({}, ['--sip-lisen', 'x']), SettingsError);
   assert.throws(() => loadSettings({}, ['--sip-listen']), /needs a value/);
+  assert.throws(() => loadSettings({ SWITCHBOARD_HOSTS: 'sip.example' }), /SWITCHBOARD_HOSTS/);
 });

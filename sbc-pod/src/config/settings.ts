@@ -1,6 +1,7 @@
 // Process settings from environment variables and matching CLI flags (DESIGN.md §9).
 // `--sip-listen X` is the flag for SWITCHBOARD_SIP_LISTEN; a flag wins over the environment.
 // Pure: takes env and argv, returns settings or throws SettingsError naming the variable.
+import { hostname } from 'node:os';
 
 export interface Settings {
   manifests: string;
@@ -11,8 +12,18 @@ export interface Settings {
   stateDir: string;
   teamsTargets: string[];
   teamsCa?: string;
+  /** Source CIDRs Teams' SIP proxies connect from (teams-direct-routing.md T1.13). */
+  teamsSources: string[];
+  /** Static name → address map used before DNS (a stub resolver for tests and air-gapped sites). */
+  hosts: Map<string, string>;
+  /** This pod's name in CDRs and logs. */
+  podName: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Rendered-config directory (a mounted ConfigMap); when set, `switchboard sbc` reads it instead of manifests. */
+  configDir?: string;
+  /** Base domain every tenant FQDN must sit one label under (checked when set). */
+  baseDomain?: string;
   mediaIp: string;
   mediaPorts: { low: number; high: number };
   adminToken?: string;
@@ -64,12 +75,30 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     default: 'sip.pstnhub.microsoft.com:5061,sip2.pstnhub.microsoft.com:5061,sip3.pstnhub.microsoft.com:5061',
   },
   teamsCa: { env: 'SWITCHBOARD_TEAMS_CA', flag: 'teams-ca', help: 'PEM file of roots that verify Teams certificates' },
+  teamsSources: {
+    env: 'SWITCHBOARD_TEAMS_SOURCES',
+    flag: 'teams-sources',
+    help: 'comma list of CIDRs Teams connects from',
+    default: '52.112.0.0/14,52.122.0.0/15',
+  },
+  hosts: { env: 'SWITCHBOARD_HOSTS', flag: 'hosts', help: 'static name=address pairs resolved before DNS, comma list' },
+  podName: {
+    env: 'SWITCHBOARD_POD_NAME',
+    flag: 'pod-name',
+    help: 'name of this pod in CDRs and logs (default hostname)',
+  },
   tlsCert: {
     env: 'SWITCHBOARD_TLS_CERT',
     flag: 'tls-cert',
     help: 'PEM certificate chain for SIP TLS (default: local CA)',
   },
   tlsKey: { env: 'SWITCHBOARD_TLS_KEY', flag: 'tls-key', help: 'PEM private key for SWITCHBOARD_TLS_CERT' },
+  configDir: {
+    env: 'SWITCHBOARD_CONFIG_DIR',
+    flag: 'config-dir',
+    help: 'directory holding a rendered config.json (pods)',
+  },
+  baseDomain: { env: 'SWITCHBOARD_BASE_DOMAIN', flag: 'base-domain', help: 'base domain tenant FQDNs sit under' },
   mediaIp: { env: 'SWITCHBOARD_MEDIA_IP', flag: 'media-ip', help: 'address media is relayed on', default: '127.0.0.1' },
   mediaPorts: {
     env: 'SWITCHBOARD_MEDIA_PORTS',
@@ -139,6 +168,13 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     throw new SettingsError('SWITCHBOARD_TLS_CERT and SWITCHBOARD_TLS_KEY must be given together');
   }
   const optional = <K extends keyof Settings>(key: K) => raw(key);
+  const hosts = new Map<string, string>();
+  for (const pair of list(raw('hosts') ?? '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1)
+      throw new SettingsError(`SWITCHBOARD_HOSTS: expected name=address, got "${pair}"`);
+    hosts.set(pair.slice(0, eq).toLowerCase(), pair.slice(eq + 1));
+  }
   return {
     manifests: raw('manifests')!,
     sipListen,
@@ -148,8 +184,13 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     stateDir: raw('stateDir')!,
     teamsTargets,
     teamsCa: optional('teamsCa'),
+    teamsSources: list(raw('teamsSources')!),
+    hosts,
+    podName: raw('podName') ?? hostname(),
     tlsCert,
     tlsKey,
+    configDir: optional('configDir'),
+    baseDomain: optional('baseDomain'),
     mediaIp: raw('mediaIp')!,
     mediaPorts: { low, high },
     adminToken: optional('adminToken'),

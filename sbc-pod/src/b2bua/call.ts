@@ -1,0 +1,82 @@
+// One call through the B2BUA: two legs with their own dialogs, the attempt in progress, and the CDR so far.
+// Plain data plus small helpers; the orchestration lives in b2bua.ts.
+import type { TenantConfig, TrunkConfig } from '../../../crds/src/render/config-types.ts';
+import type { CallDirection } from '../cdr/record.ts';
+import type { SipRequest, SipResponse } from '../sip/message/index.ts';
+import type { Peer } from '../sip/stack.ts';
+import type { ClientTransaction, ServerTransaction } from '../sip/transaction/index.ts';
+import type { DialogState } from './dialog.ts';
+
+export type Side = 'teams' | 'carrier';
+export type LegName = 'inbound' | 'outbound';
+
+/** Where an outbound attempt goes: a trunk target or a Teams SIP proxy. */
+export interface AttemptTarget {
+  side: Side;
+  host: string;
+  port: number;
+  transport: 'UDP' | 'TCP' | 'TLS';
+  trunk?: TrunkConfig;
+}
+
+export interface Leg {
+  side: Side;
+  /** Confirmed or early dialog; undefined for an outbound leg before any answer with a tag. */
+  dialog?: DialogState;
+  /** Our Contact header value on this leg. */
+  contact: string;
+  /** Host we write in Via sent-by on this leg (tenant FQDN toward Teams). */
+  viaHost?: string;
+  transport: 'UDP' | 'TCP' | 'TLS';
+  /** TLS server name to verify when we open a connection toward this leg. */
+  servername?: string;
+  /** Connection the peer used (inbound leg): preferred for requests back when it still exists. */
+  connectionId?: string;
+  /** A re-INVITE we sent on this leg and have not seen a final answer for (glare → 491). */
+  inviteInProgress?: boolean;
+}
+
+export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'confirmed' | 'ended';
+
+export interface Call {
+  id: string;
+  tenant: TenantConfig;
+  direction: CallDirection;
+  state: CallState;
+  caller: string;
+  callee: string;
+  inbound: {
+    req: SipRequest;
+    txn: ServerTransaction<Peer>;
+    peer: Peer;
+    toTag: string;
+    leg: Leg;
+    /** The 2xx we sent, retransmitted until the ACK arrives. */
+    final2xx?: SipResponse;
+  };
+  outbound?: {
+    req: SipRequest;
+    txn: ClientTransaction<Peer>;
+    target: AttemptTarget;
+    leg: Leg;
+    provisional: boolean;
+    cancelWhenProvisional?: boolean;
+  };
+  targets: AttemptTarget[];
+  attempt: number;
+  trunk?: TrunkConfig;
+  /** Translated destination for outbound attempts. */
+  routeDestination: string;
+  times: { setup: number; ring?: number; answer?: number; end?: number };
+  timers: Set<NodeJS.Timeout>;
+  cancelled: boolean;
+  lastStatus?: { status: number; reason: string };
+}
+
+export function otherLeg(name: LegName): LegName {
+  return name === 'inbound' ? 'outbound' : 'inbound';
+}
+
+export function legOf(call: Call, name: LegName): Leg | undefined {
+  return name === 'inbound' ? call.inbound.leg : call.outbound?.leg;
+}

@@ -1,0 +1,24 @@
+// The seam where media anchoring plugs in (issue [5/10]): every SDP that crosses the B2BUA passes through it.
+// Until the media pod is wired, `passthroughMedia` relays SDP unchanged.
+
+export interface MediaCallRef {
+  callId: string;
+  tenant: string;
+  /** The side the SDP came from: the leg that called us (`inbound`) or the leg we called (`outbound`). */
+  from: 'inbound' | 'outbound';
+}
+
+export interface MediaAnchor {
+  /** An SDP offer from one leg; returns the offer to send on the other leg. */
+  offer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer>;
+  /** An SDP answer from one leg; returns the answer to send on the other leg. */
+  answer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer>;
+  /** The call ended: free whatever was allocated. Idempotent. */
+  release(callId: string): Promise<void>;
+}
+
+export const passthroughMedia: MediaAnchor = {
+  offer: async (_ref, sdp) => sdp,
+  answer: async (_ref, sdp) => sdp,
+  release: async () => {},
+};

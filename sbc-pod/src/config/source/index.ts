@@ -1,0 +1,18 @@
+// Config sources: one stream of validated snapshots from manifests (local mode) or rendered files (mounted volumes).
+export {
+  loadManifestConfig,
+  ManifestDirectorySource,
+  type ManifestLoadOptions,
+  type ManifestSourceOptions,
+} from './manifest-directory.ts';
+export { loadRenderedConfig, RenderedDirectorySource, type RenderedSourceOptions } from './rendered-directory.ts';
+export type {
+  CertificateProvider,
+  CheckResult,
+  ConfigSource,
+  LoadOutcome,
+  Rejection,
+  Snapshot,
+  SourceOptions,
+} from './types.ts';
+export { WatchedSource } from './watched-source.ts';

@@ -1,0 +1,119 @@
+// A signalling pod: SIP element + B2BUA fed by a config source, with CDR sinks and readiness.
+// Not ready until the first valid snapshot is live; every later snapshot (config or certificates) is swapped in
+// without touching live calls; a rejected one is logged and the last good one stays.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Redis } from 'ioredis';
+import { B2bua } from '../b2bua/b2bua.ts';
+import type { MediaAnchor } from '../b2bua/media.ts';
+import type { CdrSink } from '../cdr/sinks.ts';
+import { FanOutCdrSink, JsonlCdrSink, RedisStreamCdrSink } from '../cdr/sinks.ts';
+import type { Settings } from '../config/settings.ts';
+import type { ConfigSource, Snapshot } from '../config/source/index.ts';
+import type { Logger } from '../log.ts';
+import type { CertificateEntry } from '../sip/transport/index.ts';
+import { type SbcElement, startSbc } from './app.ts';
+
+export interface SignallingPod {
+  element: SbcElement;
+  b2bua: B2bua;
+  source: ConfigSource;
+  close(): Promise<void>;
+}
+
+export interface StartSignallingPodOptions {
+  settings: Settings;
+  logger: Logger;
+  source: ConfigSource;
+  /** Certificates to listen with before the first snapshot brings its own (e.g. a localhost cert). */
+  bootstrapCertificates?: CertificateEntry[];
+  media?: MediaAnchor;
+}
+
+function cdrSinkFor(settings: Settings, logger: Logger): { sink: CdrSink; close(): void } {
+  const sinks: CdrSink[] = [];
+  let redis: Redis | undefined;
+  if (settings.cdrFile) {
+    mkdirSync(dirname(settings.cdrFile), { recursive: true });
+    sinks.push(new JsonlCdrSink(settings.cdrFile));
+  }
+  if (settings.redisUrl) {
+    redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: 3 });
+    redis.on('error', (err) => logger.warn({ err: String(err) }, 'redis error'));
+    sinks.push(new RedisStreamCdrSink(redis));
+  }
+  if (sinks.length === 0)
+    logger.warn('no CDR sink configured (SWITCHBOARD_CDR_FILE / SWITCHBOARD_REDIS_URL): CDRs go to the log only');
+  const logSink: CdrSink = { write: async (cdr) => logger.info({ cdr }, 'cdr') };
+  return { sink: new FanOutCdrSink(sinks.length ? sinks : [logSink]), close: () => redis?.disconnect() };
+}
+
+function parseTeamsTargets(list: string[]): { host: string; port: number }[] {
+  return list.map((t) => {
+    const i = t.lastIndexOf(':');
+    return { host: t.slice(0, i), port: Number(t.slice(i + 1)) };
+  });
+}
+
+export async function startSignallingPod(opts: StartSignallingPodOptions): Promise<SignallingPod> {
+  const { settings, logger, source } = opts;
+  const cdr = cdrSinkFor(settings, logger);
+  let live: Snapshot | undefined;
+  let draining = false;
+  source.on('rejected', (r: { reason: string; problems: string[] }) =>
+    logger.error({ reason: r.reason, problems: r.problems }, 'config rejected: keeping the last good config'),
+  );
+  await source.start();
+  live = source.current();
+  const certificates = live?.certificates.length ? live.certificates : (opts.bootstrapCertificates ?? []);
+  const b2buaRef: { b2bua?: B2bua } = {};
+  const element = await startSbc({
+    settings,
+    logger,
+    certificates,
+    status: () => ({
+      configVersion: live?.config.version ?? null,
+      tenants: live?.config.tenants.length ?? 0,
+      activeCalls: b2buaRef.b2bua?.activeCallsByTenant() ?? {},
+      calls: b2buaRef.b2bua?.counters ?? {},
+    }),
+  });
+  const b2bua = new B2bua({
+    stack: element.stack,
+    routing: () => live?.compiled,
+    teamsTargets: parseTeamsTargets(settings.teamsTargets),
+    teamsSources: settings.teamsSources,
+    hosts: settings.hosts,
+    cdr: cdr.sink,
+    logger,
+    podName: settings.podName,
+    ...(opts.media ? { media: opts.media } : {}),
+    draining: () => draining,
+  });
+  b2buaRef.b2bua = b2bua;
+  element.core.setCallHandler(b2bua);
+  const apply = (snap: Snapshot) => {
+    const certsChanged = snap.certificates.length > 0 && snap.certificates !== live?.certificates;
+    live = snap;
+    if (certsChanged) element.stack.transport.setCertificates(snap.certificates);
+    for (const p of snap.problems) logger.warn({ problem: p }, 'config problem (the rest is live)');
+    logger.info({ version: snap.config.version, tenants: snap.config.tenants.length }, 'config live');
+    element.setReady(true);
+  };
+  source.on('snapshot', apply);
+  if (live) apply(live);
+  else element.setReady(false, 'no valid configuration loaded yet');
+  return {
+    element,
+    b2bua,
+    source,
+    async close() {
+      draining = true;
+      element.setReady(false, 'shutting down');
+      source.off('snapshot', apply);
+      await source.close();
+      await element.close();
+      cdr.close();
+    },
+  };
+}
