@@ -2,9 +2,9 @@
 // -trace_stat CSV, so tests and benchmarks assert on sipp's own call counts.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export interface SippStats {
   created: number;
@@ -40,6 +40,19 @@ export interface SippOptions {
   extraArgs?: string[];
   /** Kill sipp if it has not finished by then. */
   timeoutMs?: number;
+}
+
+/**
+ * A copy of a scenario file with `__NAME__` placeholders replaced. For what sipp cannot take as a -key, such as a
+ * response status (sipp checks status codes when it loads the scenario).
+ */
+export function scenarioWith(path: string, values: Record<string, string>): string {
+  let text = readFileSync(path, 'utf8');
+  for (const [k, v] of Object.entries(values)) text = text.replaceAll(`__${k.toUpperCase()}__`, v);
+  const dir = mkdtempSync(join(tmpdir(), 'sipp-scenario-'));
+  const out = join(dir, basename(path));
+  writeFileSync(out, text);
+  return out;
 }
 
 export function sippPath(): string {

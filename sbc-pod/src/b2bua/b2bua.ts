@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import type { TenantConfig, TrunkConfig } from '../../../crds/src/render/config-types.ts';
-import { CDR_SCHEMA_VERSION, type Cdr, cdrId, q850ForSipStatus } from '../cdr/record.ts';
+import { CDR_SCHEMA_VERSION, type Cdr, cdrId, type Disposition, q850ForSipStatus } from '../cdr/record.ts';
 import type { CdrSink } from '../cdr/sinks.ts';
 import type { CompiledConfig } from '../config/compiled.ts';
 import type { Logger } from '../log.ts';
@@ -126,6 +126,10 @@ export class B2bua implements CallHandler {
   onInvite(txn: ServerTransaction<Peer>, req: SipRequest, peer: Peer): void {
     const reject = (status: number, reason: string, extra: RawHeader[] = []) => {
       this.counters.rejected++;
+      this.#o.logger.info(
+        { callId: req.callId, source: peer.sourceAddress, transport: peer.transport, status, reason },
+        'call refused before a tenant was known',
+      );
       txn.respond(buildResponse(req, status, reason, { toTag: token(), headers: extra }));
     };
     const routing = this.#o.routing();
@@ -147,26 +151,30 @@ export class B2bua implements CallHandler {
     // H3.7: the tenant is the Request-URI host (the derived trunk FQDN Teams dialled).
     const tenant = routing.tenantByFqdn(req.uri.host);
     if (!tenant) return reject(404, 'Unknown Trunk FQDN');
-    if (tenant.suspended) return reject(403, 'Tenant Suspended');
     const callee = toE164(req.uri.user ?? '', { countryCode: '1' }) ?? '';
     const caller = cleanNumber(req.from.uri.user ?? '') || 'anonymous';
-    if (!callee) return reject(484, 'Address Incomplete');
-    const decision = routing.route(tenant.id, callee, { source: caller });
-    if (!decision) return reject(404, 'Unknown Tenant');
-    const action = decision.action;
-    if (action.type === 'Block') return reject(action.sipCode, action.reason || 'Blocked By Route Policy');
-    const targets: AttemptTarget[] = [];
-    for (const trunk of action.trunks) {
-      if (!routing.tenantMayUseTrunk(tenant.id, trunk.id)) continue; // defence in depth: the renderer checked too
-      for (const t of trunk.targets)
-        targets.push({ side: 'carrier', host: t.host, port: t.port, transport: t.transport, trunk });
-    }
-    if (targets.length === 0) return reject(503, 'No Usable Trunk');
+    // From here the tenant is known: every outcome, refusals included, is a call attempt with a CDR.
     const call = this.#newCall(txn, req, peer, tenant, 'teams-to-carrier', caller, callee, {
       side: 'teams',
       contact: teamsContact(callee, req.uri.host.toLowerCase(), peer.localPort ?? 5061),
       transport: 'TLS',
     });
+    if (tenant.suspended) return this.#refuse(call, 403, 'Tenant Suspended', 'rejected');
+    if (!callee) return this.#refuse(call, 484, 'Address Incomplete', 'rejected');
+    const decision = routing.route(tenant.id, callee, { source: caller });
+    if (!decision) return this.#refuse(call, 404, 'Unknown Tenant', 'not-found');
+    const action = decision.action;
+    if (action.type === 'Block') {
+      return this.#refuse(call, action.sipCode, action.reason || 'Blocked By Route Policy', 'blocked');
+    }
+    const targets: AttemptTarget[] = [];
+    for (const trunk of action.trunks) {
+      if (!routing.tenantMayUseTrunk(tenant.id, trunk.id)) continue; // defence in depth: the renderer checked too
+      for (const t of trunk.targets) {
+        targets.push({ side: 'carrier', host: t.host, port: t.port, transport: t.transport, trunk });
+      }
+    }
+    if (targets.length === 0) return this.#refuse(call, 503, 'No Usable Trunk', 'failed');
     call.routeDestination = translate(callee, action.translate);
     call.targets = targets;
     this.#nextAttempt(call);
@@ -198,7 +206,6 @@ export class B2bua implements CallHandler {
       }
     }
     if (!tenant || !trunk) return reject(404, 'Number Not Served On This Trunk');
-    if (tenant.suspended) return reject(403, 'Tenant Suspended');
     const fromUser = cleanNumber(req.from.uri.user ?? '');
     const caller = (fromUser && toE164(applyTrunkRules(trunk, 'Inbound', fromUser), trunkPlan(trunk))) || 'anonymous';
     const transport = peer.transport;
@@ -208,6 +215,7 @@ export class B2bua implements CallHandler {
       transport,
     });
     call.trunk = trunk;
+    if (tenant.suspended) return this.#refuse(call, 403, 'Tenant Suspended', 'rejected');
     call.routeDestination = callee;
     call.targets = this.#o.teamsTargets.map((t) => ({ side: 'teams', host: t.host, port: t.port, transport: 'TLS' }));
     if (call.targets.length === 0) return this.#finishInbound(call, 503, 'No Teams Targets');
@@ -541,6 +549,13 @@ export class B2bua implements CallHandler {
     });
   }
 
+  /** Refuse a call whose tenant is known: answered like any failure, and its CDR names the reason. */
+  #refuse(call: Call, status: number, reason: string, disposition: Disposition): void {
+    call.disposition = disposition;
+    this.counters.rejected++;
+    this.#finishInbound(call, status, reason);
+  }
+
   /** Answer the inbound INVITE with a final failure and end the call. */
   #finishInbound(call: Call, status: number, reason: string): void {
     if (call.state === 'ended') return;
@@ -809,7 +824,7 @@ export class B2bua implements CallHandler {
       endTime: new Date(call.times.end).toISOString(),
       durationMs: call.times.end - call.times.setup,
       talkMs: answered ? call.times.end - call.times.answer! : 0,
-      disposition: dispositionFor(status),
+      disposition: answered ? 'answered' : (call.disposition ?? dispositionFor(status)),
       sipCode: status,
       sipReason: answered ? 'OK' : how.reason,
       ...(q850ForSipStatus(status) !== undefined ? { q850Cause: q850ForSipStatus(status)! } : {}),

@@ -1,7 +1,7 @@
 // One call through the B2BUA: two legs with their own dialogs, the attempt in progress, and the CDR so far.
 // Plain data plus small helpers; the orchestration lives in b2bua.ts.
 import type { TenantConfig, TrunkConfig } from '../../../crds/src/render/config-types.ts';
-import type { CallDirection } from '../cdr/record.ts';
+import type { CallDirection, Disposition } from '../cdr/record.ts';
 import type { SipRequest, SipResponse } from '../sip/message/index.ts';
 import type { Peer } from '../sip/stack.ts';
 import type { ClientTransaction, ServerTransaction } from '../sip/transaction/index.ts';
@@ -70,6 +70,8 @@ export interface Call {
   times: { setup: number; ring?: number; answer?: number; end?: number };
   timers: Set<NodeJS.Timeout>;
   cancelled: boolean;
+  /** Set when the reason is more specific than the SIP status says (e.g. a route policy block). */
+  disposition?: Disposition;
   lastStatus?: { status: number; reason: string };
 }
 

@@ -173,7 +173,13 @@ export class SipStack {
   }
 
   #onMalformed(err: SipParseError, m: InboundMessage): void {
-    this.#diag('malformed', { code: err.code, reason: err.reason, source: `${m.source.address}:${m.source.port}` });
+    const firstLine = m.data.subarray(0, Math.min(m.data.length, 160)).toString('latin1').split('\r\n', 1)[0];
+    this.#diag('malformed', {
+      code: err.code,
+      reason: err.reason,
+      source: `${m.source.address}:${m.source.port}`,
+      firstLine,
+    });
     if (err.isRequest !== true) {
       this.counters.malformedResponses++; // RFC 3261: a malformed response is silently discarded
       return;

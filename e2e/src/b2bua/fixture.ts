@@ -1,0 +1,219 @@
+// A whole call path on loopback: the Teams simulator (TLS, test PKI) ⇄ a signalling pod (in this process, real
+// sockets) ⇄ sipp carriers (UDP). Manifests are written to a temp directory the pod watches, so tests can edit them.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Cdr } from '../../../sbc-pod/src/cdr/record.ts';
+import { loadSettings } from '../../../sbc-pod/src/config/settings.ts';
+import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
+import { createLogger } from '../../../sbc-pod/src/log.ts';
+import { type SignallingPod, startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
+import { createTeamsPki, type TeamsPki } from '../harness/pki.ts';
+import { freeUdpTcpPort } from '../harness/ports.ts';
+import { TeamsSim } from '../teams-sim/index.ts';
+
+export const BASE = 'sbc.example.test';
+export const CONTOSO = `contoso.${BASE}`;
+export const FABRIKAM = `fabrikam.${BASE}`;
+/** Teams connects from here (inside SWITCHBOARD_TEAMS_SOURCES); carriers from 127.0.0.1. */
+export const TEAMS_SOURCE = '127.0.2.5';
+
+export interface CarrierPorts {
+  a: number;
+  b: number;
+  /** A port nobody listens on: attempts there fail (for failover). */
+  dead: number;
+}
+
+/** The provider of the tests: contoso and fabrikam share carrier-a; carrier-b is dedicated to contoso. */
+export function providerManifests(p: CarrierPorts): string {
+  return `
+apiVersion: v1
+kind: Namespace
+metadata: { name: carriers }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: contoso, labels: { switchboard.dev/tenant: "true" } }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: fabrikam, labels: { switchboard.dev/tenant: "true" } }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Trunk
+metadata: { name: carrier-a, namespace: carriers }
+spec:
+  targets: [{ host: 127.0.0.1, port: ${p.a}, transport: UDP }]
+  inbound: { sourceCidrs: ["127.0.0.1/32"] }
+  numberNormalisation: { countryCode: "1" }
+  sharing: { mode: Shared, allowedTenants: { namespaces: { from: All } } }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Trunk
+metadata: { name: carrier-b, namespace: carriers }
+spec:
+  targets: [{ host: 127.0.0.1, port: ${p.b}, transport: UDP }]
+  numberNormalisation: { countryCode: "1" }
+  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Trunk
+metadata: { name: carrier-dead, namespace: carriers }
+spec:
+  targets: [{ host: 127.0.0.1, port: ${p.dead}, transport: TCP }]
+  numberNormalisation: { countryCode: "1" }
+  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Tenant
+metadata: { name: contoso, namespace: contoso }
+spec:
+  displayName: Contoso
+  fqdn: ${CONTOSO}
+  certificate: { mode: Wildcard }
+  numbers: ["+15551230000-+15551230999"]
+  limits: { callsPerSecond: 100, maxConcurrentCalls: 100 }
+  routePolicyRef: { name: contoso }
+  billing: { accountId: ACC-CONTOSO }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Tenant
+metadata: { name: fabrikam, namespace: fabrikam }
+spec:
+  displayName: Fabrikam
+  fqdn: ${FABRIKAM}
+  certificate: { mode: Wildcard }
+  numbers: ["+15551240000-+15551240999"]
+  limits: { callsPerSecond: 100, maxConcurrentCalls: 100 }
+  routePolicyRef: { name: fabrikam }
+  billing: { accountId: ACC-FABRIKAM }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: RoutePolicy
+metadata: { name: contoso, namespace: contoso }
+spec:
+  routes:
+    - name: failover
+      match: { destinationPrefix: "+1444" }
+      action: { trunks: [{ name: carrier-dead, namespace: carriers }, { name: carrier-a, namespace: carriers }] }
+    - name: dedicated
+      match: { destinationPrefix: "+1666" }
+      action: { trunks: [{ name: carrier-b, namespace: carriers }] }
+    - name: us
+      match: { destinationPrefix: "+1" }
+      action: { trunks: [{ name: carrier-a, namespace: carriers }] }
+  defaultAction: { block: { sipCode: 403, reason: No route } }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: RoutePolicy
+metadata: { name: fabrikam, namespace: fabrikam }
+spec:
+  routes:
+    - name: us
+      match: { destinationPrefix: "+1555" }
+      action: { trunks: [{ name: carrier-a, namespace: carriers }] }
+  defaultAction: { block: { sipCode: 403, reason: No route } }
+`;
+}
+
+export interface Fixture {
+  pki: TeamsPki;
+  sim: TeamsSim;
+  pod: SignallingPod;
+  ports: CarrierPorts;
+  /** The pod's UDP and TLS listening ports. */
+  udpPort: number;
+  tlsPort: number;
+  manifestsFile: string;
+  cdrFile: string;
+  cdrs(): Cdr[];
+  /** Wait (bounded) until a CDR matching `pred` has been written. */
+  waitForCdr(pred: (c: Cdr) => boolean, timeoutMs?: number): Promise<Cdr>;
+  close(): Promise<void>;
+}
+
+export async function startFixture(opts: { manifests?: (p: CarrierPorts) => string } = {}): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
+  const manifestsDir = join(dir, 'manifests');
+  const ports: CarrierPorts = { a: await freeUdpTcpPort(), b: await freeUdpTcpPort(), dead: await freeUdpTcpPort() };
+  const manifestsFile = join(manifestsDir, 'provider.yaml');
+  mkdirSync(manifestsDir);
+  writeFileSync(manifestsFile, (opts.manifests ?? providerManifests)(ports));
+  const pki = await createTeamsPki();
+  const sbcCert = await pki.issueSbcCert({ commonName: BASE, dnsNames: [BASE, `*.${BASE}`] });
+  const sim = await TeamsSim.start({
+    pki,
+    carrierFqdn: BASE,
+    tenants: {
+      [BASE]: { name: 'carrier' },
+      [CONTOSO]: { name: 'contoso', numbers: ['+15551230001', '+15551230002', '+15551230003'] },
+      [FABRIKAM]: { name: 'fabrikam', numbers: ['+15551240001'] },
+    },
+    sourceAddress: TEAMS_SOURCE,
+  });
+  const teamsCaFile = join(dir, 'teams-ca.pem');
+  writeFileSync(teamsCaFile, pki.microsoftRootsPem.join(''));
+  const cdrFile = join(dir, 'cdr.jsonl');
+  const settings = loadSettings({
+    SWITCHBOARD_SIP_LISTEN: 'udp:127.0.0.1:0,tls:127.0.0.1:0',
+    SWITCHBOARD_ADMIN_LISTEN: '127.0.0.1:0',
+    SWITCHBOARD_TEAMS_TARGETS: sim.targets.map((t) => `${t.fqdn}:${t.port}`).join(','),
+    SWITCHBOARD_HOSTS: sim.hostsEnv,
+    SWITCHBOARD_TEAMS_SOURCES: '127.0.2.0/24',
+    SWITCHBOARD_TEAMS_CA: teamsCaFile,
+    SWITCHBOARD_MANIFESTS: manifestsDir,
+    SWITCHBOARD_CDR_FILE: cdrFile,
+    SWITCHBOARD_BASE_DOMAIN: BASE,
+    SWITCHBOARD_POD_NAME: 'sbc-e2e-0',
+  });
+  const certificates = [{ certPem: sbcCert.chainPem, keyPem: sbcCert.keyPem, default: true }];
+  const source = new ManifestDirectorySource(manifestsDir, { baseDomain: BASE, certificates: () => certificates });
+  const pod = await startSignallingPod({
+    settings,
+    logger: createLogger(process.env.SWITCHBOARD_TEST_LOG ?? 'silent'),
+    source,
+    bootstrapCertificates: certificates,
+  });
+  const listeners = pod.element.stack.listeners();
+  const udpPort = listeners.find((l) => l.transport === 'UDP')!.port;
+  const tlsPort = listeners.find((l) => l.transport === 'TLS')!.port;
+  sim.sbc = { host: '127.0.0.1', port: tlsPort };
+  for (const fqdn of [BASE, CONTOSO, FABRIKAM]) sim.sbcHosts[fqdn] = '127.0.0.1';
+  const cdrs = (): Cdr[] => {
+    try {
+      return readFileSync(cdrFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Cdr);
+    } catch {
+      return [];
+    }
+  };
+  return {
+    pki,
+    sim,
+    pod,
+    ports,
+    udpPort,
+    tlsPort,
+    manifestsFile,
+    cdrFile,
+    cdrs,
+    async waitForCdr(pred, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = cdrs().find(pred);
+        if (found) return found;
+        if (Date.now() > deadline)
+          throw new Error(`no matching CDR within ${timeoutMs} ms; have:\n${JSON.stringify(cdrs(), null, 1)}`);
+        await new Promise((r) => setTimeout(r, 25)); // polling a file: there is no event to wait on
+      }
+    },
+    async close() {
+      await pod.close();
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
