@@ -19,6 +19,11 @@ export const COMMANDS: CommandEntry[] = [
     summary: 'check manifests offline against the CRD schemas',
     load: () => import('./commands/validate.ts'),
   },
+  {
+    name: 'cdr',
+    summary: 'export CDRs from Redis (stdout, JSONL, CSV, webhook) or follow a tenant',
+    load: () => import('./commands/cdr.ts'),
+  },
   { name: 'version', summary: 'print the version', load: () => import('./commands/version.ts') },
 ];
 

@@ -4,6 +4,7 @@ import { loadSettings, type Settings, SettingsError, settingsHelp } from '../../
 import {
   type CertificateProvider,
   type ConfigSource,
+  KubernetesSource,
   ManifestDirectorySource,
   RenderedDirectorySource,
 } from '../../sbc-pod/src/config/source/index.ts';
@@ -36,6 +37,14 @@ export function fileCertificates(settings: Settings): (() => CertificateEntry[])
 
 export function configSourceFor(settings: Settings, certificates?: CertificateProvider): ConfigSource {
   const opts = certificates ? { certificates } : {};
+  // SWITCHBOARD_CONFIG_SOURCE=kubernetes: the operator's ConfigMaps and TLS Secrets in SWITCHBOARD_NAMESPACE
+  // (KUBECONFIG, else the in-cluster ServiceAccount).
+  if (process.env.SWITCHBOARD_CONFIG_SOURCE === 'kubernetes') {
+    return new KubernetesSource({
+      namespace: process.env.SWITCHBOARD_NAMESPACE || 'switchboard-system',
+      ...opts,
+    });
+  }
   if (settings.configDir) return new RenderedDirectorySource(settings.configDir, opts);
   return new ManifestDirectorySource(settings.manifests, {
     ...opts,

@@ -19,8 +19,6 @@ export const ROUTE_POLICY_DEFAULTS = {
   blockSipCode: 403,
 } as const;
 
-const nsOr = (v: string) => `(has(${v}.namespace) ? ${v}.namespace : '')`;
-
 export const actionSchema = {
   type: 'object',
   description: 'Exactly one of trunks (ordered failover list) or block.',
@@ -40,7 +38,10 @@ export const actionSchema = {
       },
       'x-kubernetes-validations': [
         cel(
-          `self.all(t, self.exists_one(u, u.name == t.name && ${nsOr('u')} == ${nsOr('t')}))`,
+          // Whole-object equality: a ref has only name and namespace (namespace has minLength 1, so absent is the
+          // only "default"). Comparing the two fields with has()-ternaries is equivalent but its estimated cost,
+          // times routes' maxItems, exceeds the API server's CEL budget and the CRD is refused.
+          'self.all(t, self.exists_one(u, u == t))',
           'trunks must be unique',
           (self: { name: string; namespace?: string }[]) =>
             self.every(

@@ -123,7 +123,9 @@ export const sharingSchema = {
       },
       'x-kubernetes-validations': [
         cel(
-          'self.all(r, self.exists_one(s, s.tenantRef.namespace == r.tenantRef.namespace && s.tenantRef.name == r.tenantRef.name))',
+          // Whole-object equality (tenantRef has exactly namespace and name, both required): comparing the fields
+          // one by one is equivalent but exceeds the API server's estimated CEL cost budget at maxItems 256.
+          'self.all(r, self.exists_one(s, s.tenantRef == r.tenantRef))',
           'each tenant may have at most one reservation',
           (self: { tenantRef: { namespace: string; name: string } }[]) =>
             self.every(

@@ -30,10 +30,14 @@ function cdrMarkerKey(tenant: string, id: string): string {
   return `sb:{${tenant}}:cdr-id:${id}`;
 }
 
+/** The set of tenant CDR streams, so exporters can find every stream without SCAN. */
+export const CDR_STREAMS_KEY = 'sb:cdr-streams';
+
 // Atomically: if this CDR id was never written, append it to the tenant's stream and remember the id.
+// No MAXLEN: a stream is trimmed only by the exporter, after its sink accepted the records (nothing lost).
 const XADD_ONCE = `
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'id', ARGV[1], 'cdr', ARGV[2])
+  return redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'cdr', ARGV[2])
 end
 return false`;
 
@@ -41,23 +45,27 @@ return false`;
 export class RedisStreamCdrSink implements CdrSink {
   #redis: Redis;
   #dedupSeconds: number;
-  #maxLen: number;
-  constructor(redis: Redis, opts: { dedupSeconds?: number; maxLen?: number } = {}) {
+  #registered = new Set<string>();
+  constructor(redis: Redis, opts: { dedupSeconds?: number } = {}) {
     this.#redis = redis;
     this.#dedupSeconds = opts.dedupSeconds ?? 7 * 24 * 3600;
-    this.#maxLen = opts.maxLen ?? 1_000_000;
   }
   async write(cdr: Cdr): Promise<void> {
+    const stream = cdrStreamKey(cdr.tenant);
     await this.#redis.eval(
       XADD_ONCE,
       2,
-      cdrStreamKey(cdr.tenant),
+      stream,
       cdrMarkerKey(cdr.tenant, cdr.id),
       cdr.id,
       JSON.stringify(cdr),
       String(this.#dedupSeconds),
-      String(this.#maxLen),
     );
+    if (!this.#registered.has(stream)) {
+      // A separate command: the registry lives in its own slot under Redis Cluster.
+      await this.#redis.sadd(CDR_STREAMS_KEY, stream);
+      this.#registered.add(stream);
+    }
   }
 }
 

@@ -1,4 +1,6 @@
 // Config sources: one stream of validated snapshots from manifests (local mode) or rendered files (mounted volumes).
+
+export { KubernetesSource, type KubernetesSourceOptions } from './kubernetes.ts';
 export {
   loadManifestConfig,
   ManifestDirectorySource,
