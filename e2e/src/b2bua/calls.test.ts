@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { runSipp, scenarioWith, startSipp } from '../harness/sipp.ts';
 import { CONTOSO, FABRIKAM, type Fixture, startFixture } from './fixture.ts';
+import { sippFinished } from './helpers.ts';
 
 const scenario = (name: string) => new URL(`../../scenarios/${name}`, import.meta.url).pathname;
 let f: Fixture;
@@ -15,8 +16,10 @@ after(async () => {
   await f?.close();
 });
 
+/** A sipp carrier for one call; `sippFinished` waits for it to complete (the SBC answers BYEs hop by hop, so the
+ * caller's 200 can come before the carrier has seen the BYE). */
 function uas(port: number, file = scenario('uas-answer.xml')) {
-  return startSipp({ scenario: file, localPort: port });
+  return startSipp({ scenario: file, localPort: port, calls: 1 });
 }
 
 function rejectingUas(port: number, status: string, reason: string) {
@@ -58,7 +61,7 @@ test('Teams → carrier: answered call routed by the tenant policy, BYE from Tea
   assert.equal(final.status, 200);
   assert.equal(final.contacts[0]?.uri.host, CONTOSO, 'our 200 carries the FQDN Teams dialled (H3.8)');
   await call.bye({ newConnection: true, localAddress: '127.0.2.9' });
-  const stats = await carrier.stop();
+  const stats = await sippFinished(carrier);
   assert.equal(stats.stats.successful, 1, stats.stdout + stats.stderr);
   const cdr = await f.waitForCdr((c) => c.caller === '+15551230002');
   assert.equal(cdr.direction, 'teams-to-carrier');
@@ -76,7 +79,7 @@ test('Teams → carrier: busy and declined are relayed, not retried, and their C
     const carrier = rejectingUas(f.ports.a, status, status === '486' ? 'Busy Here' : 'Decline');
     const call = await f.sim.placeCall({ tenantFqdn: CONTOSO, from: '+15551230003', to: `+1555987${status}0` });
     assert.equal((await call.final()).status, Number(status));
-    await carrier.stop();
+    await sippFinished(carrier);
     const cdr = await f.waitForCdr((c) => c.callee === `+1555987${status}0`);
     assert.equal(cdr.disposition, disposition);
     assert.equal(cdr.sipCode, Number(status));
@@ -89,7 +92,7 @@ test('failover: a dead first trunk is skipped and the call completes on the seco
   const call = await f.sim.placeCall({ tenantFqdn: CONTOSO, from: '+15551230001', to: '+14441234567' });
   assert.equal((await call.final()).status, 200);
   await call.bye();
-  await carrier.stop();
+  await sippFinished(carrier);
   const cdr = await f.waitForCdr((c) => c.callee === '+14441234567');
   assert.equal(cdr.disposition, 'answered');
   assert.equal(cdr.failover, true);

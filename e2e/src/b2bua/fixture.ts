@@ -21,11 +21,19 @@ export const TEAMS_SOURCE = '127.0.2.5';
 export interface CarrierPorts {
   a: number;
   b: number;
+  /** carrier-c: dedicated to fabrikam. */
+  c: number;
   /** A port nobody listens on: attempts there fail (for failover). */
   dead: number;
+  /** More manifests appended to the provider's (tests' own trunks, secrets…). */
+  extra?: string;
 }
 
-/** The provider of the tests: contoso and fabrikam share carrier-a; carrier-b is dedicated to contoso. */
+/**
+ * The provider of the tests: contoso and fabrikam share carrier-a; carrier-b is dedicated to contoso (and recognised
+ * inbound from 127.0.0.2); carrier-c is dedicated to fabrikam. Health checks are off on the trunks sipp answers (an
+ * OPTIONS in the middle of a sipp scenario is an unexpected message for it); health tests bring their own trunks.
+ */
 export function providerManifests(p: CarrierPorts): string {
   return `
 apiVersion: v1
@@ -46,6 +54,7 @@ metadata: { name: carrier-a, namespace: carriers }
 spec:
   targets: [{ host: 127.0.0.1, port: ${p.a}, transport: UDP }]
   inbound: { sourceCidrs: ["127.0.0.1/32"] }
+  healthCheck: { enabled: false }
   numberNormalisation: { countryCode: "1" }
   sharing: { mode: Shared, allowedTenants: { namespaces: { from: All } } }
 ---
@@ -54,14 +63,26 @@ kind: Trunk
 metadata: { name: carrier-b, namespace: carriers }
 spec:
   targets: [{ host: 127.0.0.1, port: ${p.b}, transport: UDP }]
+  inbound: { sourceCidrs: ["127.0.0.2/32"] }
+  healthCheck: { enabled: false }
   numberNormalisation: { countryCode: "1" }
   sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Trunk
+metadata: { name: carrier-c, namespace: carriers }
+spec:
+  targets: [{ host: 127.0.0.1, port: ${p.c}, transport: UDP }]
+  healthCheck: { enabled: false }
+  numberNormalisation: { countryCode: "1" }
+  sharing: { mode: Dedicated, tenantRef: { namespace: fabrikam, name: fabrikam } }
 ---
 apiVersion: switchboard.dev/v1alpha1
 kind: Trunk
 metadata: { name: carrier-dead, namespace: carriers }
 spec:
   targets: [{ host: 127.0.0.1, port: ${p.dead}, transport: TCP }]
+  healthCheck: { enabled: false }
   numberNormalisation: { countryCode: "1" }
   sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
 ---
@@ -112,9 +133,9 @@ spec:
   routes:
     - name: us
       match: { destinationPrefix: "+1555" }
-      action: { trunks: [{ name: carrier-a, namespace: carriers }] }
+      action: { trunks: [{ name: carrier-c, namespace: carriers }] }
   defaultAction: { block: { sipCode: 403, reason: No route } }
-`;
+${p.extra ?? ''}`;
 }
 
 export interface Fixture {
@@ -133,10 +154,28 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(opts: { manifests?: (p: CarrierPorts) => string } = {}): Promise<Fixture> {
+export interface FixtureOptions {
+  manifests?: (p: CarrierPorts) => string;
+  /** Extra manifests appended to the provider's, given the ports (and the pod's UDP port is not known yet). */
+  extraManifests?: (p: CarrierPorts) => string;
+  /** B2BUA timers, e.g. a short no-answer timer. */
+  timers?: { noAnswerMs?: number; teamsFailoverMs?: number };
+  /** SWITCHBOARD_REDIS_URL (CDRs to per-tenant Redis streams as well as the JSONL file). */
+  redisUrl?: string;
+  /** Fixed pod UDP port (default: any free one). */
+  udpPort?: number;
+}
+
+export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
   const manifestsDir = join(dir, 'manifests');
-  const ports: CarrierPorts = { a: await freeUdpTcpPort(), b: await freeUdpTcpPort(), dead: await freeUdpTcpPort() };
+  const ports: CarrierPorts = {
+    a: await freeUdpTcpPort(),
+    b: await freeUdpTcpPort(),
+    c: await freeUdpTcpPort(),
+    dead: await freeUdpTcpPort(),
+  };
+  if (opts.extraManifests) ports.extra = opts.extraManifests(ports);
   const manifestsFile = join(manifestsDir, 'provider.yaml');
   mkdirSync(manifestsDir);
   writeFileSync(manifestsFile, (opts.manifests ?? providerManifests)(ports));
@@ -156,7 +195,8 @@ export async function startFixture(opts: { manifests?: (p: CarrierPorts) => stri
   writeFileSync(teamsCaFile, pki.microsoftRootsPem.join(''));
   const cdrFile = join(dir, 'cdr.jsonl');
   const settings = loadSettings({
-    SWITCHBOARD_SIP_LISTEN: 'udp:127.0.0.1:0,tls:127.0.0.1:0',
+    SWITCHBOARD_SIP_LISTEN: `udp:127.0.0.1:${opts.udpPort ?? 0},tls:127.0.0.1:0`,
+    ...(opts.redisUrl ? { SWITCHBOARD_REDIS_URL: opts.redisUrl } : {}),
     SWITCHBOARD_ADMIN_LISTEN: '127.0.0.1:0',
     SWITCHBOARD_TEAMS_TARGETS: sim.targets.map((t) => `${t.fqdn}:${t.port}`).join(','),
     SWITCHBOARD_HOSTS: sim.hostsEnv,
@@ -174,6 +214,7 @@ export async function startFixture(opts: { manifests?: (p: CarrierPorts) => stri
     logger: createLogger(process.env.SWITCHBOARD_TEST_LOG ?? 'silent'),
     source,
     bootstrapCertificates: certificates,
+    ...(opts.timers ? { timers: opts.timers } : {}),
   });
   const listeners = pod.element.stack.listeners();
   const udpPort = listeners.find((l) => l.transport === 'UDP')!.port;

@@ -3,10 +3,10 @@
 // attempts with failover → relay provisional and final answers → dialogs → in-dialog relay → BYE → CDR.
 // Nothing crosses tenants: the tenant is fixed when the call is classified and every later step uses it.
 import { randomBytes } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import type { TenantConfig, TrunkConfig } from '../../../crds/src/render/config-types.ts';
-import { CDR_SCHEMA_VERSION, type Cdr, cdrId, type Disposition, q850ForSipStatus } from '../cdr/record.ts';
+import { NonceIssuer } from '../auth/digest.ts';
+import type { Disposition } from '../cdr/record.ts';
 import type { CdrSink } from '../cdr/sinks.ts';
 import type { CompiledConfig } from '../config/compiled.ts';
 import type { Logger } from '../log.ts';
@@ -17,8 +17,8 @@ import {
   buildResponse,
   getHeader,
   headerKey,
-  parseUri,
   type RawHeader,
+  type RequestSpec,
   type SipRequest,
   type SipResponse,
 } from '../sip/message/index.ts';
@@ -29,10 +29,15 @@ import {
   type ServerInviteTransaction,
   type ServerTransaction,
 } from '../sip/transaction/index.ts';
+import type { CredentialLookup } from '../trunks/credentials.ts';
 import type { AttemptTarget, Call, Leg, LegName } from './call.ts';
+import { buildCdr, type CallEnd } from './cdr.ts';
 import { acceptRemoteCSeq, nextRequest, uacDialog, uasDialog } from './dialog.ts';
+import { authenticateCarrier } from './inbound-auth.ts';
+import { LegSender } from './legs.ts';
 import { type MediaAnchor, passthroughMedia } from './media.ts';
-import { dispositionFor, relayStatus, shouldFailover } from './outcome.ts';
+import { authenticatedRetry } from './outbound-auth.ts';
+import { relayStatus, shouldFailover } from './outcome.ts';
 import {
   applyTrunkRules,
   CARRIER_ALLOW,
@@ -71,6 +76,12 @@ export interface B2buaOptions {
   teamsFailoverMs?: number;
   /** Refuse new calls (drain): 503 so callers fail over. */
   draining?: () => boolean;
+  /** Trunk credentials (outbound challenges, inbound digest). */
+  credentials?: CredentialLookup;
+  /** Trunk target health: down targets are skipped. */
+  health?: { isDown(trunkId: string, target: { host: string; port: number; transport: string }): boolean };
+  /** Nonces for inbound digest challenges (default: a per-process secret). */
+  nonces?: NonceIssuer;
 }
 
 const T1 = 500;
@@ -92,11 +103,15 @@ export class B2bua implements CallHandler {
   #byDialog = new Map<string, { call: Call; leg: LegName }>();
   #byInviteTxn = new Map<ServerTransaction<Peer>, Call>();
   #calls = new Set<Call>();
+  #nonces: NonceIssuer;
+  #legs: LegSender;
   readonly counters = { attempts: 0, answered: 0, rejected: 0, ended: 0, cdrFailures: 0 };
 
   constructor(options: B2buaOptions) {
     this.#o = options;
     this.#media = options.media ?? passthroughMedia;
+    this.#nonces = options.nonces ?? new NonceIssuer();
+    this.#legs = new LegSender(options.stack, options.hosts);
     for (const cidr of options.teamsSources) {
       const [net, bits] = cidr.split('/');
       const family = isIP(net ?? '') === 6 ? 'ipv6' : 'ipv4';
@@ -171,6 +186,7 @@ export class B2bua implements CallHandler {
     for (const trunk of action.trunks) {
       if (!routing.tenantMayUseTrunk(tenant.id, trunk.id)) continue; // defence in depth: the renderer checked too
       for (const t of trunk.targets) {
+        if (this.#o.health?.isDown(trunk.id, t)) continue; // OPTIONS says it is down: skip until it is up again
         targets.push({ side: 'carrier', host: t.host, port: t.port, transport: t.transport, trunk });
       }
     }
@@ -187,8 +203,26 @@ export class B2bua implements CallHandler {
     routing: RoutingView,
     reject: (s: number, r: string, h?: RawHeader[]) => void,
   ): void {
-    const trunks = routing.trunksForSource(peer.sourceAddress ?? peer.address);
-    if (trunks.length === 0) return reject(403, 'Source Not Allowed');
+    let trunks = routing.trunksForSource(peer.sourceAddress ?? peer.address);
+    const open = trunks.filter((t) => !t.inbound?.digest);
+    if (open.length > 0) trunks = open;
+    else {
+      // No trunk recognises the source on its own: digest trunks (those matching the source, else any) may.
+      const digest = trunks.length > 0 ? trunks : routing.trunks.filter((t) => t.inbound?.digest);
+      if (digest.length === 0) return reject(403, 'Source Not Allowed');
+      const auth = authenticateCarrier(
+        req,
+        digest,
+        this.#o.credentials,
+        this.#nonces,
+        routing.baseDomain ?? 'switchboard',
+      );
+      if (auth.kind === 'challenge') {
+        return reject(407, 'Proxy Authentication Required', [{ name: 'Proxy-Authenticate', value: auth.header }]);
+      }
+      if (auth.kind === 'denied') return reject(403, 'Forbidden');
+      trunks = [auth.trunk];
+    }
     // The called number decides the tenant (its `numbers`); the trunk must be dedicated to or shared with it.
     let tenant: TenantConfig | undefined;
     let trunk: TrunkConfig | undefined;
@@ -289,7 +323,7 @@ export class B2bua implements CallHandler {
   }
 
   async #sendInvite(call: Call, target: AttemptTarget): Promise<void> {
-    const address = await this.#resolve(target.host);
+    const address = await this.#legs.resolve(target.host);
     const peer: Peer = {
       transport: target.transport,
       address,
@@ -328,7 +362,7 @@ export class B2bua implements CallHandler {
     for (const h of inReq.headers) if (PASS_THROUGH_HEADERS.has(headerKey(h.name))) extra.push(h);
     const body = await this.#media.offer({ callId: call.id, tenant: call.tenant.id, from: 'inbound' }, inReq.body);
     if (call.cancelled || call.state === 'ended') return;
-    const req = buildRequest({
+    const spec: RequestSpec = {
       method: 'INVITE',
       uri,
       vias: [`SIP/2.0/${target.transport} ${sentBy};branch=${generateBranch()};rport`],
@@ -336,25 +370,22 @@ export class B2bua implements CallHandler {
       to,
       callId,
       cseq: 1,
+      // RFC 3261 §16.6 step 3: one hop less than we got (the policy answered 483 to a request that had none left).
       maxForwards: Math.max(0, (inReq.maxForwards ?? 70) - 1),
       contacts: [contact],
       headers: extra,
       ...(body.length ? { contentType: getHeader(inReq, 'Content-Type') ?? 'application/sdp', body } : {}),
-    });
+    };
+    const req = buildRequest(spec);
     const leg: Leg = { side: target.side, contact, transport: target.transport, viaHost: sentBy };
     if (teams) leg.servername = target.host;
-    const txn = this.#o.stack.sendRequest(req, peer, {
-      onProvisional: (res) => this.#onOutboundProvisional(call, txn, res),
-      onFinal: (res) => this.#onOutboundFinal(call, txn, res),
-      onTimeout: () => this.#onOutboundFailure(call, txn, 408, 'Request Timeout'),
-      onTransportError: (err) => {
-        this.#log(call).warn({ err: String(err), target: `${target.host}:${target.port}` }, 'transport error');
-        this.#onOutboundFailure(call, txn, 503, 'Service Unavailable');
-      },
-    });
-    call.outbound = { req, txn, target, leg, provisional: false };
+    const attemptNo = call.attempt;
+    const txn = this.#startInviteTxn(call, req, peer, target);
+    call.outbound = { req, spec, attemptNo, txn, target, leg, provisional: false };
     call.state = call.state === 'routing' ? 'proceeding' : call.state;
-    this.#armTimer(call, this.#o.noAnswerMs ?? 180_000, () => this.#noAnswer(call, txn));
+    this.#armTimer(call, this.#o.noAnswerMs ?? 180_000, () => {
+      if (call.outbound?.attemptNo === attemptNo) this.#noAnswer(call, call.outbound.txn);
+    });
     if (teams && this.#o.teamsFailoverMs) {
       this.#armTimer(call, this.#o.teamsFailoverMs, () => {
         if (call.outbound?.txn === txn && !call.outbound.provisional && call.state !== 'answered') {
@@ -366,11 +397,53 @@ export class B2bua implements CallHandler {
     }
   }
 
+  #startInviteTxn(call: Call, req: SipRequest, peer: Peer, target: AttemptTarget): ClientTransaction<Peer> {
+    const txn: ClientTransaction<Peer> = this.#o.stack.sendRequest(req, peer, {
+      onProvisional: (res) => this.#onOutboundProvisional(call, txn, res),
+      onFinal: (res) => this.#onOutboundFinal(call, txn, res),
+      onTimeout: () => this.#onOutboundFailure(call, txn, 408, 'Request Timeout'),
+      onTransportError: (err) => {
+        this.#log(call).warn({ err: String(err), target: `${target.host}:${target.port}` }, 'transport error');
+        this.#onOutboundFailure(call, txn, 503, 'Service Unavailable');
+      },
+    });
+    return txn;
+  }
+
+  /**
+   * A carrier challenged our INVITE (401/407): answer with the trunk's credentials once per attempt — same Call-ID
+   * and tags, CSeq + 1, a new branch (RFC 3261 §22.2). False when we cannot (no credentials, not a digest challenge).
+   */
+  #retryWithCredentials(call: Call, txn: ClientTransaction<Peer>, res: SipResponse): boolean {
+    const out = call.outbound;
+    const auth = out?.target.trunk?.outbound.auth;
+    if (!out || out.txn !== txn || out.authTried || !auth || call.cancelled || call.state === 'ended') return false;
+    const creds = this.#o.credentials?.get(auth.secret);
+    const retry = creds ? authenticatedRetry(out.spec, out.req, res, creds) : undefined;
+    if (!retry) {
+      this.#log(call).warn({ status: res.status, credentials: !!creds }, 'carrier challenge we cannot answer');
+      return false;
+    }
+    const spec = retry.spec;
+    const req = buildRequest(spec);
+    out.req = req;
+    out.spec = spec;
+    out.authTried = true;
+    out.provisional = false;
+    out.txn = this.#startInviteTxn(call, req, txn.target, out.target);
+    this.#log(call).info({ status: res.status, realm: retry.realm }, 'answering the carrier challenge');
+    return true;
+  }
+
   #onOutboundProvisional(call: Call, txn: ClientTransaction<Peer>, res: SipResponse): void {
     const out = call.outbound;
-    if (!out || out.txn !== txn || res.status === 100) return;
-    out.provisional = true;
-    if (out.cancelWhenProvisional) return this.#sendCancel(call);
+    if (!out || out.txn !== txn) return;
+    out.provisional = true; // any provisional, 100 included, allows a CANCEL (RFC 3261 §9.1)
+    if (out.cancelWhenProvisional) {
+      out.cancelWhenProvisional = false;
+      return this.#sendCancel(call);
+    }
+    if (res.status === 100) return;
     if (call.cancelled || call.state === 'ended' || call.state === 'answered') return;
     if (res.to.params.get('tag')) out.leg.dialog = uacDialog(out.req, res, out.target.transport === 'TLS');
     call.state = 'early';
@@ -422,6 +495,7 @@ export class B2bua implements CallHandler {
       return;
     }
     if (!out || out.txn !== txn) return;
+    if ((res.status === 401 || res.status === 407) && this.#retryWithCredentials(call, txn, res)) return;
     this.#onOutboundFailure(call, txn, res.status, res.reason);
   }
 
@@ -478,10 +552,10 @@ export class B2bua implements CallHandler {
     const leg = call.outbound?.leg;
     if (!leg?.dialog) return;
     const { lines } = nextRequest(leg.dialog, 'ACK', res.cseq.seq);
-    const ack = this.#inDialogRequest(leg, 'ACK', lines);
-    this.#sendToLeg(leg, ack, txn.target).catch((err: unknown) =>
-      this.#log(call).warn({ err: String(err) }, 'ACK failed'),
-    );
+    const ack = this.#legs.request(leg, 'ACK', lines);
+    this.#legs
+      .sendStateless(leg, ack, txn.target)
+      .catch((err: unknown) => this.#log(call).warn({ err: String(err) }, 'ACK failed'));
   }
 
   /** ACK and BYE a 2xx we do not want (late answer after CANCEL, or a second fork). */
@@ -495,11 +569,12 @@ export class B2bua implements CallHandler {
       viaHost: sent.vias[0] ? `${sent.vias[0].host}${sent.vias[0].port ? `:${sent.vias[0].port}` : ''}` : '',
       ...(target.servername ? { servername: target.servername } : {}),
     };
-    const ack = this.#inDialogRequest(leg, 'ACK', nextRequest(dialog, 'ACK', res.cseq.seq).lines);
+    const ack = this.#legs.request(leg, 'ACK', nextRequest(dialog, 'ACK', res.cseq.seq).lines);
     const { lines } = nextRequest(dialog, 'BYE');
-    const bye = this.#inDialogRequest(leg, 'BYE', lines);
-    void this.#sendToLeg(leg, ack, target)
-      .then(() => this.#resolveLegTarget(leg, target))
+    const bye = this.#legs.request(leg, 'BYE', lines);
+    void this.#legs
+      .sendStateless(leg, ack, target)
+      .then(() => this.#legs.target(leg, target))
       .then((peer) =>
         this.#o.stack.sendRequest(bye, peer, { onFinal: () => {}, onTimeout: () => {}, onTransportError: () => {} }),
       )
@@ -641,41 +716,52 @@ export class B2bua implements CallHandler {
       txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
-    if (req.method === 'INVITE' && to.inviteInProgress) {
+    // Teams takes no UPDATE (M5.20): an offer in an UPDATE goes to Teams as a re-INVITE; one without SDP (a session
+    // refresh) is answered here.
+    let method = req.method;
+    if (method === 'UPDATE' && to.side === 'teams') {
+      if (req.body.length === 0) {
+        txn.respond(buildResponse(req, 200, 'OK', [{ name: 'Contact', value: from.contact }]));
+        return;
+      }
+      method = 'INVITE';
+    }
+    if (method === 'INVITE' && to.inviteInProgress) {
       txn.respond(buildResponse(req, 491, 'Request Pending'));
       return;
     }
-    const next = nextRequest(to.dialog, req.method);
+    const next = nextRequest(to.dialog, method);
     to.dialog = next.dialog;
     let body = req.body;
-    const isOffer = req.method === 'INVITE' || req.method === 'UPDATE';
+    const isOffer = method === 'INVITE' || method === 'UPDATE';
     if (body.length && isOffer)
       body = await this.#media.offer({ callId: call.id, tenant: call.tenant.id, from: fromName }, body);
     const extra: RawHeader[] = [];
     for (const h of req.headers) if (PASS_THROUGH_HEADERS.has(headerKey(h.name))) extra.push(h);
-    const out = this.#inDialogRequest(to, req.method, next.lines, {
+    const out = this.#legs.request(to, method, next.lines, {
       headers: extra,
       ...(body.length ? { contentType: getHeader(req, 'Content-Type') ?? 'application/sdp', body } : {}),
-      contact: isOffer,
+      contact: isOffer || (to.side === 'teams' && method === 'OPTIONS'), // O4.2: Teams wants a Contact on OPTIONS
+      maxForwards: Math.max(0, (req.maxForwards ?? 70) - 1),
     });
-    if (req.method === 'INVITE') to.inviteInProgress = true;
+    if (method === 'INVITE') to.inviteInProgress = true;
     let target: Peer;
     try {
-      target = await this.#resolveLegTarget(to);
+      target = await this.#legs.target(to);
     } catch {
       to.inviteInProgress = false;
       txn.respond(buildResponse(req, 503, 'Peer Unreachable'));
       return;
     }
     const reply = async (res: SipResponse) => {
-      if (req.method === 'INVITE') to.inviteInProgress = false;
+      if (method === 'INVITE') to.inviteInProgress = false;
       let resBody = res.body;
       if (resBody.length && isOffer && res.status < 300) {
         resBody = await this.#media.answer({ callId: call.id, tenant: call.tenant.id, from: toName }, resBody);
       }
-      if (req.method === 'INVITE' && res.status >= 200 && res.status < 300) {
-        const ack = this.#inDialogRequest(to, 'ACK', nextRequest(to.dialog!, 'ACK', res.cseq.seq).lines);
-        this.#sendToLeg(to, ack, target).catch(() => {});
+      if (method === 'INVITE' && res.status >= 200 && res.status < 300) {
+        const ack = this.#legs.request(to, 'ACK', nextRequest(to.dialog!, 'ACK', res.cseq.seq).lines);
+        this.#legs.sendStateless(to, ack, target).catch(() => {});
       }
       const headers: RawHeader[] = res.status < 300 && isOffer ? [{ name: 'Contact', value: from.contact }] : [];
       txn.respond(
@@ -700,78 +786,18 @@ export class B2bua implements CallHandler {
     });
   }
 
-  // ---- building and sending in-dialog requests -----------------------------------------------------------
-
-  #inDialogRequest(
-    leg: Leg,
-    method: string,
-    lines: ReturnType<typeof nextRequest>['lines'],
-    opts: { headers?: RawHeader[]; contentType?: string; body?: Buffer; contact?: boolean } = {},
-  ): SipRequest {
-    const sentBy = leg.viaHost ?? this.#o.stack.sentBy({ transport: leg.transport, address: '127.0.0.1', port: 0 });
-    return buildRequest({
-      method,
-      uri: lines.requestUri,
-      vias: [`SIP/2.0/${leg.transport} ${sentBy};branch=${generateBranch()};rport`],
-      from: lines.from,
-      to: lines.to,
-      callId: lines.callId,
-      cseq: { seq: lines.cseq, method },
-      maxForwards: 70,
-      routes: lines.routes,
-      ...(opts.contact ? { contacts: [leg.contact] } : {}),
-      headers: opts.headers ?? [],
-      ...(opts.body ? { contentType: opts.contentType ?? 'application/sdp', body: opts.body } : {}),
-    });
-  }
-
-  /** Where in-dialog requests for a leg go: its first Route, else its remote target (RFC 3261 §12.2.1.1). */
-  async #resolveLegTarget(leg: Leg, fallback?: Peer): Promise<Peer> {
-    const d = leg.dialog!;
-    const first = d.routeSet[0];
-    const uriText = first ? first.replace(/^[^<]*<([^>]*)>.*$/, '$1') : d.remoteTarget;
-    let uri: ReturnType<typeof parseUri>;
-    try {
-      uri = parseUri(uriText);
-    } catch {
-      if (fallback) return fallback;
-      throw new Error(`cannot route to ${uriText}`);
-    }
-    const param = uri.params.get('transport');
-    const transport = (param ? param.toUpperCase() : leg.transport) as Peer['transport'];
-    const host = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
-    const address = await this.#resolve(host);
-    const port = uri.port ?? (transport === 'TLS' ? 5061 : 5060);
-    const peer: Peer = { transport, address, port };
-    if (transport === 'TLS' && isIP(host) === 0) peer.servername = host;
-    else if (leg.servername) peer.servername = leg.servername;
-    return peer;
-  }
-
-  async #sendToLeg(leg: Leg, req: SipRequest, fallback?: Peer): Promise<void> {
-    const target = await this.#resolveLegTarget(leg, fallback);
-    await this.#o.stack.sendStateless(req, target);
-  }
-
   #byeLeg(call: Call, name: LegName): void {
     const leg = name === 'inbound' ? call.inbound.leg : call.outbound?.leg;
     if (!leg?.dialog) return;
     const next = nextRequest(leg.dialog, 'BYE');
     leg.dialog = next.dialog;
-    const bye = this.#inDialogRequest(leg, 'BYE', next.lines);
-    this.#resolveLegTarget(leg)
+    const bye = this.#legs.request(leg, 'BYE', next.lines);
+    this.#legs
+      .target(leg)
       .then((target) =>
         this.#o.stack.sendRequest(bye, target, { onFinal: () => {}, onTimeout: () => {}, onTransportError: () => {} }),
       )
       .catch((err: unknown) => this.#log(call).warn({ err: String(err) }, 'BYE could not be sent'));
-  }
-
-  async #resolve(host: string): Promise<string> {
-    const bare = host.startsWith('[') ? host.slice(1, -1) : host;
-    if (isIP(bare)) return bare;
-    const mapped = this.#o.hosts.get(bare.toLowerCase());
-    if (mapped) return mapped;
-    return (await lookup(bare)).address;
   }
 
   // ---- timers and the end of a call ----------------------------------------------------------------------
@@ -790,12 +816,8 @@ export class B2bua implements CallHandler {
     call.timers.clear();
   }
 
-  #endCall(
-    call: Call,
-    how: { status: number; reason: string; endedBy: 'caller' | 'callee' | 'sbc'; byeReason?: string | undefined },
-  ): void {
+  #endCall(call: Call, how: CallEnd): void {
     if (call.state === 'ended') return;
-    const answered = call.times.answer !== undefined;
     call.state = 'ended';
     call.times.end = Date.now();
     this.#clearTimers(call);
@@ -806,34 +828,8 @@ export class B2bua implements CallHandler {
     if (out?.leg.dialog) this.#byDialog.delete(`${out.req.callId}|${out.leg.dialog.localTag}`);
     this.counters.ended++;
     void this.#media.release(call.id);
-    const status = answered ? 200 : how.status;
-    const cdr: Cdr = {
-      schema: CDR_SCHEMA_VERSION,
-      id: cdrId(call.tenant.id, call.inbound.req.callId, call.inbound.req.from.params.get('tag') ?? ''),
-      tenant: call.tenant.id,
-      account: call.tenant.billing.accountId,
-      direction: call.direction,
-      inboundCallId: call.inbound.req.callId,
-      ...(out ? { outboundCallId: out.req.callId } : {}),
-      caller: call.caller,
-      callee: call.callee,
-      ...(call.trunk ? { trunk: call.trunk.id } : {}),
-      setupTime: new Date(call.times.setup).toISOString(),
-      ...(call.times.ring ? { ringTime: new Date(call.times.ring).toISOString() } : {}),
-      ...(call.times.answer ? { answerTime: new Date(call.times.answer).toISOString() } : {}),
-      endTime: new Date(call.times.end).toISOString(),
-      durationMs: call.times.end - call.times.setup,
-      talkMs: answered ? call.times.end - call.times.answer! : 0,
-      disposition: answered ? 'answered' : (call.disposition ?? dispositionFor(status)),
-      sipCode: status,
-      sipReason: answered ? 'OK' : how.reason,
-      ...(q850ForSipStatus(status) !== undefined ? { q850Cause: q850ForSipStatus(status)! } : {}),
-      endedBy: how.endedBy,
-      attempts: call.attempt,
-      failover: call.attempt > 1,
-      pods: [this.#o.podName],
-    };
-    this.#log(call).info({ disposition: cdr.disposition, sipCode: status, talkMs: cdr.talkMs }, 'call ended');
+    const cdr = buildCdr(call, how, this.#o.podName);
+    this.#log(call).info({ disposition: cdr.disposition, sipCode: cdr.sipCode, talkMs: cdr.talkMs }, 'call ended');
     this.#o.cdr.write(cdr).catch((err: unknown) => {
       this.counters.cdrFailures++;
       this.#log(call).error({ err: String(err), cdrId: cdr.id }, 'CDR write failed');

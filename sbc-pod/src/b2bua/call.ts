@@ -2,7 +2,7 @@
 // Plain data plus small helpers; the orchestration lives in b2bua.ts.
 import type { TenantConfig, TrunkConfig } from '../../../crds/src/render/config-types.ts';
 import type { CallDirection, Disposition } from '../cdr/record.ts';
-import type { SipRequest, SipResponse } from '../sip/message/index.ts';
+import type { RequestSpec, SipRequest, SipResponse } from '../sip/message/index.ts';
 import type { Peer } from '../sip/stack.ts';
 import type { ClientTransaction, ServerTransaction } from '../sip/transaction/index.ts';
 import type { DialogState } from './dialog.ts';
@@ -56,6 +56,12 @@ export interface Call {
   };
   outbound?: {
     req: SipRequest;
+    /** How `req` was built: a digest-authenticated retry rebuilds it with a new branch, CSeq and credentials. */
+    spec: RequestSpec;
+    /** Which attempt (1-based) this is; timers of an attempt check it so a retried INVITE keeps them. */
+    attemptNo: number;
+    /** We already answered a 401/407 on this attempt (a second challenge is a failure). */
+    authTried?: boolean;
     txn: ClientTransaction<Peer>;
     target: AttemptTarget;
     leg: Leg;

@@ -1,7 +1,10 @@
 // A signalling pod: SIP element + B2BUA fed by a config source, with CDR sinks and readiness.
 // Not ready until the first valid snapshot is live; every later snapshot (config or certificates) is swapped in
 // without touching live calls; a rejected one is logged and the last good one stays.
+
+import { lookup } from 'node:dns/promises';
 import { mkdirSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { B2bua } from '../b2bua/b2bua.ts';
@@ -12,12 +15,19 @@ import type { Settings } from '../config/settings.ts';
 import type { ConfigSource, Snapshot } from '../config/source/index.ts';
 import type { Logger } from '../log.ts';
 import type { CertificateEntry } from '../sip/transport/index.ts';
+import { SecretStore } from '../trunks/credentials.ts';
+import { TrunkHealth } from '../trunks/health.ts';
+import { TrunkRegistrations } from '../trunks/registration.ts';
 import { type SbcElement, startSbc } from './app.ts';
 
 export interface SignallingPod {
   element: SbcElement;
   b2bua: B2bua;
   source: ConfigSource;
+  /** Trunk credentials (local mode: v1 Secret manifests under SWITCHBOARD_MANIFESTS, re-read on every config check). */
+  secrets: SecretStore;
+  health: TrunkHealth;
+  registrations: TrunkRegistrations;
   close(): Promise<void>;
 }
 
@@ -28,6 +38,10 @@ export interface StartSignallingPodOptions {
   /** Certificates to listen with before the first snapshot brings its own (e.g. a localhost cert). */
   bootstrapCertificates?: CertificateEntry[];
   media?: MediaAnchor;
+  /** B2BUA timers (defaults: 180 s no-answer; no Teams failover timer). Tests shorten them. */
+  timers?: { noAnswerMs?: number; teamsFailoverMs?: number };
+  /** Where credentials come from; default: Secret manifests under settings.manifests. */
+  secrets?: SecretStore;
 }
 
 function cdrSinkFor(settings: Settings, logger: Logger): { sink: CdrSink; close(): void } {
@@ -63,8 +77,23 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
   source.on('rejected', (r: { reason: string; problems: string[] }) =>
     logger.error({ reason: r.reason, problems: r.problems }, 'config rejected: keeping the last good config'),
   );
+  const secrets = opts.secrets ?? new SecretStore();
+  const loadSecrets = () =>
+    opts.secrets
+      ? Promise.resolve()
+      : secrets.loadManifests([settings.manifests]).catch((err: unknown) => {
+          logger.warn({ err: String(err) }, 'trunk secrets could not be read: keeping the ones loaded before');
+        });
+  // Secrets change without a new config version: re-read them after every check of the source.
+  source.on('checked', () => void loadSecrets());
+  await loadSecrets();
   await source.start();
   live = source.current();
+  const resolve = async (host: string): Promise<string> => {
+    const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+    if (isIP(bare)) return bare;
+    return settings.hosts.get(bare.toLowerCase()) ?? (await lookup(bare)).address;
+  };
   const certificates = live?.certificates.length ? live.certificates : (opts.bootstrapCertificates ?? []);
   const b2buaRef: { b2bua?: B2bua } = {};
   const element = await startSbc({
@@ -76,8 +105,14 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
       tenants: live?.config.tenants.length ?? 0,
       activeCalls: b2buaRef.b2bua?.activeCallsByTenant() ?? {},
       calls: b2buaRef.b2bua?.counters ?? {},
+      trunkHealth: health.status(),
+      registrations: registrations.status(),
     }),
   });
+  const health = new TrunkHealth({ stack: element.stack, resolve });
+  const registrations = new TrunkRegistrations({ stack: element.stack, credentials: secrets, resolve });
+  health.on('change', (c) => logger.info(c, 'trunk target health changed'));
+  registrations.on('failed', (f) => logger.warn(f, 'trunk registration failed'));
   const b2bua = new B2bua({
     stack: element.stack,
     routing: () => live?.compiled,
@@ -88,13 +123,19 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     logger,
     podName: settings.podName,
     ...(opts.media ? { media: opts.media } : {}),
+    ...(opts.timers?.noAnswerMs ? { noAnswerMs: opts.timers.noAnswerMs } : {}),
+    ...(opts.timers?.teamsFailoverMs ? { teamsFailoverMs: opts.timers.teamsFailoverMs } : {}),
     draining: () => draining,
+    credentials: secrets,
+    health,
   });
   b2buaRef.b2bua = b2bua;
   element.core.setCallHandler(b2bua);
   const apply = (snap: Snapshot) => {
     const certsChanged = snap.certificates.length > 0 && snap.certificates !== live?.certificates;
     live = snap;
+    health.configure(snap.config.trunks);
+    registrations.configure(snap.config.trunks);
     if (certsChanged) element.stack.transport.setCertificates(snap.certificates);
     for (const p of snap.problems) logger.warn({ problem: p }, 'config problem (the rest is live)');
     logger.info({ version: snap.config.version, tenants: snap.config.tenants.length }, 'config live');
@@ -107,8 +148,13 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     element,
     b2bua,
     source,
+    secrets,
+    health,
+    registrations,
     async close() {
       draining = true;
+      health.close();
+      registrations.close();
       element.setReady(false, 'shutting down');
       source.off('snapshot', apply);
       await source.close();

@@ -1,0 +1,45 @@
+// The CDR of one call attempt (DESIGN.md §8), built from the call when it ends. Pure.
+import { CDR_SCHEMA_VERSION, type Cdr, cdrId, q850ForSipStatus } from '../cdr/record.ts';
+import type { Call } from './call.ts';
+import { dispositionFor } from './outcome.ts';
+
+export interface CallEnd {
+  status: number;
+  reason: string;
+  endedBy: 'caller' | 'callee' | 'sbc';
+  byeReason?: string | undefined;
+}
+
+export function buildCdr(call: Call, how: CallEnd, podName: string): Cdr {
+  const answered = call.times.answer !== undefined;
+  const end = call.times.end ?? Date.now();
+  const status = answered ? 200 : how.status;
+  const out = call.outbound;
+  const q850 = q850ForSipStatus(status);
+  return {
+    schema: CDR_SCHEMA_VERSION,
+    id: cdrId(call.tenant.id, call.inbound.req.callId, call.inbound.req.from.params.get('tag') ?? ''),
+    tenant: call.tenant.id,
+    account: call.tenant.billing.accountId,
+    direction: call.direction,
+    inboundCallId: call.inbound.req.callId,
+    ...(out ? { outboundCallId: out.req.callId } : {}),
+    caller: call.caller,
+    callee: call.callee,
+    ...(call.trunk ? { trunk: call.trunk.id } : {}),
+    setupTime: new Date(call.times.setup).toISOString(),
+    ...(call.times.ring ? { ringTime: new Date(call.times.ring).toISOString() } : {}),
+    ...(call.times.answer ? { answerTime: new Date(call.times.answer).toISOString() } : {}),
+    endTime: new Date(end).toISOString(),
+    durationMs: end - call.times.setup,
+    talkMs: answered ? end - call.times.answer! : 0,
+    disposition: answered ? 'answered' : (call.disposition ?? dispositionFor(status)),
+    sipCode: status,
+    sipReason: answered ? 'OK' : how.reason,
+    ...(q850 !== undefined ? { q850Cause: q850 } : {}),
+    endedBy: how.endedBy,
+    attempts: call.attempt,
+    failover: call.attempt > 1,
+    pods: [podName],
+  };
+}
