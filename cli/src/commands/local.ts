@@ -3,8 +3,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RenderedConfig } from '../../../crds/src/render/config-types.ts';
+import { startMediaPod } from '../../../media-pod/src/index.ts';
 import type { Snapshot } from '../../../sbc-pod/src/config/source/index.ts';
 import { createLogger } from '../../../sbc-pod/src/log.ts';
+import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
 import { StartupError } from '../../../sbc-pod/src/sbc/app.ts';
 import { startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
 import { LocalCa } from '../../../sbc-pod/src/tls/local-ca.ts';
@@ -27,12 +29,28 @@ export async function run(args: string[]): Promise<number> {
   });
   try {
     const bootstrap = await ca.issueServerCertificate({ dnsNames: ['localhost'] });
-    const pod = await startSignallingPod({
+    // The media pod runs in this process too; every call's media is anchored on it (SRTP toward Teams).
+    const media = await startMediaPod({
+      mediaIp: settings.mediaIp,
+      ports: `${settings.mediaPorts.low}-${settings.mediaPorts.high}`,
+      apiHost: '127.0.0.1',
+      apiPort: 0,
+      ...(settings.redisUrl ? { redisUrl: settings.redisUrl } : {}),
+    });
+    logger.info({ api: media.url, ports: settings.mediaPorts }, 'media relay running');
+    const signalling = await startSignallingPod({
       settings,
       logger,
       source,
       bootstrapCertificates: [{ certPem: bootstrap.certPem, keyPem: bootstrap.keyPem, default: true }],
+      media: new MediaPodAnchor({ url: media.url }),
     });
+    const pod = {
+      close: async () => {
+        await signalling.close();
+        await media.close();
+      },
+    };
     const snap = source.current();
     if (snap) writeFileSync(join(stateDir, 'config.json'), `${JSON.stringify(snap.config, null, 2)}\n`);
     logger.info(

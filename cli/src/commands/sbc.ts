@@ -1,6 +1,7 @@
 // `switchboard sbc`: a signalling pod. Config from SWITCHBOARD_CONFIG_DIR (a rendered config, e.g. a mounted
 // ConfigMap) or, without it, rendered in-process from SWITCHBOARD_MANIFESTS; TLS from SWITCHBOARD_TLS_CERT/KEY.
 import { createLogger } from '../../../sbc-pod/src/log.ts';
+import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
 import { StartupError } from '../../../sbc-pod/src/sbc/app.ts';
 import { startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
 import { configSourceFor, fileCertificates, settingsOrExit } from '../pod-config.ts';
@@ -17,7 +18,9 @@ export async function run(args: string[]): Promise<number> {
       logger,
       source: configSourceFor(settings, certificates),
       ...(certificates ? { bootstrapCertificates: certificates() } : {}),
+      ...(settings.mediaUrl ? { media: new MediaPodAnchor({ url: settings.mediaUrl }) } : {}),
     });
+    if (!settings.mediaUrl) logger.warn('SWITCHBOARD_MEDIA_URL unset: SDP is relayed unchanged, media is not anchored');
     return await runUntilSignal(
       () => pod.close(),
       (m) => logger.info(m),

@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { MediaAnchor } from '../../../sbc-pod/src/b2bua/media.ts';
 import type { Cdr } from '../../../sbc-pod/src/cdr/record.ts';
 import { loadSettings } from '../../../sbc-pod/src/config/settings.ts';
 import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
@@ -164,6 +165,8 @@ export interface FixtureOptions {
   redisUrl?: string;
   /** Fixed pod UDP port (default: any free one). */
   udpPort?: number;
+  /** Anchor media through this MediaAnchor (e.g. a MediaPodAnchor on a media pod the test started). */
+  media?: MediaAnchor;
 }
 
 export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> {
@@ -215,6 +218,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     source,
     bootstrapCertificates: certificates,
     ...(opts.timers ? { timers: opts.timers } : {}),
+    ...(opts.media ? { media: opts.media } : {}),
   });
   const listeners = pod.element.stack.listeners();
   const udpPort = listeners.find((l) => l.transport === 'UDP')!.port;

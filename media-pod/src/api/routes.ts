@@ -5,6 +5,8 @@ import { EngineError, type MediaEngine, type OfferRequest } from '../relay/engin
 import type { PoolSet } from '../relay/pool.ts';
 
 const NAME = '^[A-Za-z0-9._~@:+-]{1,200}$';
+/** Tenant ids are "namespace/name" (Kubernetes names: lower-case letters, digits, '-', '.'). */
+const TENANT = '^[A-Za-z0-9._~@:+/-]{1,253}$';
 const params = {
   type: 'object',
   required: ['callId', 'leg'],
@@ -25,7 +27,7 @@ const offerBody = {
   required: ['sdp'],
   additionalProperties: false,
   properties: {
-    tenant: { type: 'string', pattern: NAME },
+    tenant: { type: 'string', pattern: TENANT },
     sdp: { type: 'string', minLength: 10, maxLength: 65_536 },
     to: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' },
     profiles: { type: 'object', additionalProperties: profile },

@@ -35,7 +35,7 @@ import { buildCdr, type CallEnd } from './cdr.ts';
 import { acceptRemoteCSeq, nextRequest, uacDialog, uasDialog } from './dialog.ts';
 import { authenticateCarrier } from './inbound-auth.ts';
 import { LegSender } from './legs.ts';
-import { type MediaAnchor, passthroughMedia } from './media.ts';
+import { type MediaAnchor, type MediaCallRef, passthroughMedia } from './media.ts';
 import { authenticatedRetry } from './outbound-auth.ts';
 import { relayStatus, shouldFailover } from './outcome.ts';
 import {
@@ -317,6 +317,11 @@ export class B2bua implements CallHandler {
     if (target.trunk) call.trunk = target.trunk;
     this.#sendInvite(call, target).catch((err: unknown) => {
       this.#log(call).warn({ err: String(err), target: `${target.host}:${target.port}` }, 'attempt failed to start');
+      const sipStatus = (err as { sipStatus?: number }).sipStatus;
+      if (sipStatus === 488) {
+        // The media anchor found no acceptable media: no other target would do better.
+        return this.#finishInbound(call, 488, 'Not Acceptable Here');
+      }
       call.lastStatus = { status: 503, reason: 'Target Unreachable' };
       this.#nextAttempt(call);
     });
@@ -360,7 +365,7 @@ export class B2bua implements CallHandler {
       extra.push({ name: 'Allow', value: CARRIER_ALLOW }, { name: 'User-Agent', value: `${PRODUCT}/${VERSION}` });
     }
     for (const h of inReq.headers) if (PASS_THROUGH_HEADERS.has(headerKey(h.name))) extra.push(h);
-    const body = await this.#media.offer({ callId: call.id, tenant: call.tenant.id, from: 'inbound' }, inReq.body);
+    const body = await this.#media.offer(this.#mediaRef(call, 'inbound'), inReq.body);
     if (call.cancelled || call.state === 'ended') return;
     const spec: RequestSpec = {
       method: 'INVITE',
@@ -448,13 +453,12 @@ export class B2bua implements CallHandler {
     if (res.to.params.get('tag')) out.leg.dialog = uacDialog(out.req, res, out.target.transport === 'TLS');
     call.state = 'early';
     call.times.ring ??= Date.now();
-    void this.#relayProvisional(call, res);
+    this.#relayProvisional(call, res).catch((err: unknown) => this.#mediaFailed(call, err));
   }
 
   async #relayProvisional(call: Call, res: SipResponse): Promise<void> {
     let body = res.body;
-    if (body.length)
-      body = await this.#media.answer({ callId: call.id, tenant: call.tenant.id, from: 'outbound' }, body);
+    if (body.length) body = await this.#media.answer(this.#mediaRef(call, 'outbound'), body);
     if (call.state !== 'early') return;
     const inbound = call.inbound;
     inbound.txn.respond(
@@ -491,7 +495,7 @@ export class B2bua implements CallHandler {
       this.counters.answered++;
       this.#clearTimers(call);
       this.#byDialog.set(`${out.req.callId}|${out.leg.dialog.localTag}`, { call, leg: 'outbound' });
-      void this.#relayAnswer(call, res);
+      this.#relayAnswer(call, res).catch((err: unknown) => this.#mediaFailed(call, err));
       return;
     }
     if (!out || out.txn !== txn) return;
@@ -518,8 +522,7 @@ export class B2bua implements CallHandler {
 
   async #relayAnswer(call: Call, res: SipResponse): Promise<void> {
     let body = res.body;
-    if (body.length)
-      body = await this.#media.answer({ callId: call.id, tenant: call.tenant.id, from: 'outbound' }, body);
+    if (body.length) body = await this.#media.answer(this.#mediaRef(call, 'outbound'), body);
     if (call.state !== 'answered') return;
     const inbound = call.inbound;
     const ok = buildResponse(inbound.req, res.status, res.reason, {
@@ -704,7 +707,10 @@ export class B2bua implements CallHandler {
       txn.respond(buildResponse(req, 491, 'Request Pending'));
       return true;
     }
-    void this.#relayInDialog(call, fromName, txn, req);
+    this.#relayInDialog(call, fromName, txn, req).catch((err: unknown) => {
+      this.#log(call).warn({ err: String(err), method: req.method }, 'in-dialog relay failed');
+      txn.respond(buildResponse(req, (err as { sipStatus?: number }).sipStatus ?? 500, 'Relay Failed'));
+    });
     return true;
   }
 
@@ -734,8 +740,7 @@ export class B2bua implements CallHandler {
     to.dialog = next.dialog;
     let body = req.body;
     const isOffer = method === 'INVITE' || method === 'UPDATE';
-    if (body.length && isOffer)
-      body = await this.#media.offer({ callId: call.id, tenant: call.tenant.id, from: fromName }, body);
+    if (body.length && isOffer) body = await this.#media.offer(this.#mediaRef(call, fromName), body);
     const extra: RawHeader[] = [];
     for (const h of req.headers) if (PASS_THROUGH_HEADERS.has(headerKey(h.name))) extra.push(h);
     const out = this.#legs.request(to, method, next.lines, {
@@ -757,7 +762,7 @@ export class B2bua implements CallHandler {
       if (method === 'INVITE') to.inviteInProgress = false;
       let resBody = res.body;
       if (resBody.length && isOffer && res.status < 300) {
-        resBody = await this.#media.answer({ callId: call.id, tenant: call.tenant.id, from: toName }, resBody);
+        resBody = await this.#media.answer(this.#mediaRef(call, toName), resBody);
       }
       if (method === 'INVITE' && res.status >= 200 && res.status < 300) {
         const ack = this.#legs.request(to, 'ACK', nextRequest(to.dialog!, 'ACK', res.cseq.seq).lines);
@@ -816,6 +821,31 @@ export class B2bua implements CallHandler {
     call.timers.clear();
   }
 
+  /** An answer could not be anchored (media pod refused or unreachable): end the call cleanly on both sides. */
+  #mediaFailed(call: Call, err: unknown): void {
+    if (call.state === 'ended') return;
+    this.#log(call).error({ err: String(err) }, 'media anchoring failed');
+    const status = (err as { sipStatus?: number }).sipStatus ?? 500;
+    if (call.state === 'answered' || call.state === 'confirmed') {
+      this.#byeLeg(call, 'outbound');
+      if (call.state === 'confirmed') this.#byeLeg(call, 'inbound');
+    }
+    if (call.outbound && call.state !== 'answered' && call.state !== 'confirmed')
+      this.#abandonAttempt(call, call.outbound.txn);
+    this.#finishInbound(call, status === 488 ? 488 : 500, 'Media Anchoring Failed');
+  }
+
+  #mediaRef(call: Call, from: LegName): MediaCallRef {
+    const outbound = call.outbound?.leg.side ?? call.targets[0]?.side ?? 'carrier';
+    return {
+      callId: call.id,
+      tenant: call.tenant.id,
+      from,
+      sides: { inbound: call.inbound.leg.side, outbound },
+      carrierSrtp: call.trunk?.media.srtp === 'Required',
+    };
+  }
+
   #endCall(call: Call, how: CallEnd): void {
     if (call.state === 'ended') return;
     call.state = 'ended';
@@ -827,13 +857,20 @@ export class B2bua implements CallHandler {
     const out = call.outbound;
     if (out?.leg.dialog) this.#byDialog.delete(`${out.req.callId}|${out.leg.dialog.localTag}`);
     this.counters.ended++;
-    void this.#media.release(call.id);
     const cdr = buildCdr(call, how, this.#o.podName);
     this.#log(call).info({ disposition: cdr.disposition, sipCode: cdr.sipCode, talkMs: cdr.talkMs }, 'call ended');
-    this.#o.cdr.write(cdr).catch((err: unknown) => {
-      this.counters.cdrFailures++;
-      this.#log(call).error({ err: String(err), cdrId: cdr.id }, 'CDR write failed');
-    });
+    // The media figures come with the release; a media pod that does not answer does not hold the CDR back.
+    this.#media
+      .release(call.id)
+      .catch((err: unknown) => {
+        this.#log(call).warn({ err: String(err) }, 'media release failed');
+        return undefined;
+      })
+      .then((media) => this.#o.cdr.write(media ? { ...cdr, media } : cdr))
+      .catch((err: unknown) => {
+        this.counters.cdrFailures++;
+        this.#log(call).error({ err: String(err), cdrId: cdr.id }, 'CDR write failed');
+      });
   }
 
   /** Teams-facing OPTIONS answers carry the Contact Teams pinged (O4.5). */

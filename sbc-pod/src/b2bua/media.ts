@@ -6,19 +6,26 @@ export interface MediaCallRef {
   tenant: string;
   /** The side the SDP came from: the leg that called us (`inbound`) or the leg we called (`outbound`). */
   from: 'inbound' | 'outbound';
+  /** What each leg is: Teams legs get SRTP, ICE-lite and RTCP-mux; carrier legs what their trunk says. */
+  sides: { inbound: 'teams' | 'carrier'; outbound: 'teams' | 'carrier' };
+  /** The carrier trunk wants SRTP (Trunk media.srtp Required). */
+  carrierSrtp?: boolean;
 }
+
+/** Per-leg media figures for the CDR (packets, loss, jitter…), as the anchor reports them at release. */
+export type MediaStats = Record<string, unknown>;
 
 export interface MediaAnchor {
   /** An SDP offer from one leg; returns the offer to send on the other leg. */
   offer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer>;
   /** An SDP answer from one leg; returns the answer to send on the other leg. */
   answer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer>;
-  /** The call ended: free whatever was allocated. Idempotent. */
-  release(callId: string): Promise<void>;
+  /** The call ended: free whatever was allocated and return the final figures. Idempotent. */
+  release(callId: string): Promise<MediaStats | undefined>;
 }
 
 export const passthroughMedia: MediaAnchor = {
   offer: async (_ref, sdp) => sdp,
   answer: async (_ref, sdp) => sdp,
-  release: async () => {},
+  release: async () => undefined,
 };

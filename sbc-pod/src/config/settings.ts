@@ -26,6 +26,8 @@ export interface Settings {
   baseDomain?: string;
   mediaIp: string;
   mediaPorts: { low: number; high: number };
+  /** Control API of the media pod(s) the signalling pod anchors calls on (`switchboard sbc`); unset = no anchoring. */
+  mediaUrl?: string;
   adminToken?: string;
   logLevel: string;
 }
@@ -106,6 +108,7 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     help: 'LOW-HIGH UDP port range',
     default: '20000-29999',
   },
+  mediaUrl: { env: 'SWITCHBOARD_MEDIA_URL', flag: 'media-url', help: 'media pod control API URL (sbc pods)' },
   adminToken: { env: 'SWITCHBOARD_ADMIN_TOKEN', flag: 'admin-token', help: 'bearer token for the admin API' },
   logLevel: { env: 'SWITCHBOARD_LOG_LEVEL', flag: 'log-level', help: 'pino level: trace … fatal', default: 'info' },
 };
@@ -193,6 +196,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     baseDomain: optional('baseDomain'),
     mediaIp: raw('mediaIp')!,
     mediaPorts: { low, high },
+    mediaUrl: optional('mediaUrl'),
     adminToken: optional('adminToken'),
     logLevel: raw('logLevel')!,
   };
