@@ -35,7 +35,7 @@ selected.sort();
 const concurrency = process.env.SWITCHBOARD_TEST_CONCURRENCY ?? '2';
 const result = spawnSync(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...selected],
+  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', ...selected],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

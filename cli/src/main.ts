@@ -17,4 +17,8 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(args);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// A finished command must end the process even if a library left a handle open (a socket, a timer); the timer is
+// unref'd so a process that is already idle exits at once, with its output flushed.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -36,8 +36,8 @@ async function exportCommand(args: string[]): Promise<number> {
       trim: { type: 'boolean', default: false },
     },
   });
+  const sink = sinkFromSpec(values.sink); // before connecting: a bad --sink is a usage error, not a Redis session
   const redis = redisFrom(values['redis-url']);
-  const sink = sinkFromSpec(values.sink);
   const exporter = new CdrExporter({
     redis,
     sink,
