@@ -48,11 +48,26 @@ export interface Cdr {
   /** Outbound attempts made before the final answer (failover across trunks or Teams targets). */
   attempts?: number;
   failover?: boolean;
+  /** Why admission control refused the call (disposition `admission-rejected`), e.g. `tenant-cps`. */
+  admissionReason?: string;
   pods?: string[];
   codec?: string;
+  /** Per-leg media figures; see CdrMediaLeg for the documented keys (schema: cdr/schema/cdr-v1.schema.json). */
   media?: Record<string, unknown>;
   billableSeconds?: number;
   charge?: { amount: string; currency: string };
+  /** The destination prefix whose rate applied (billing/rate.ts), when one did. */
+  ratedPrefix?: string;
+}
+
+/** The documented shape of `Cdr.media.inbound` / `Cdr.media.outbound` (all optional). */
+export interface CdrMediaLeg {
+  packetsReceived?: number;
+  packetsSent?: number;
+  packetsLost?: number;
+  jitterMs?: number;
+  bytesReceived?: number;
+  bytesSent?: number;
 }
 
 /** A CDR id from what identifies an attempt: the tenant, the inbound Call-ID and its From tag, the attempt number. */

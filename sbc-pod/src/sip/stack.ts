@@ -2,8 +2,10 @@
 // It owns what RFC 3261 puts between the wire and the TU: a 400 for requests that fail to parse (responses are
 // dropped, §16.3/§18.1.2), `received`/`rport` stamping on the top Via (§18.2.1, RFC 3581), the response target
 // rule (§18.2.2) and the transaction layer wiring. The TU (B2BUA, OPTIONS responder) never sees bytes.
+import { eqLower } from './message/chars.ts';
 import {
   buildErrorResponse,
+  COMPACT_FORMS,
   formatVia,
   headerKey,
   type ParseLimits,
@@ -96,9 +98,8 @@ export class SipStack {
     this.transport = new TransportLayer({ ...options.transport, onMessage: (m) => this.#onMessage(m) });
     this.transactions = new TransactionLayer<Peer>({
       transport: {
-        send: async (target, data) => {
-          await this.transport.send(target, data);
-        },
+        // The transport's promise resolves with a SendResult; the transaction layer only waits for it.
+        send: (target, data) => this.transport.send(target, data) as Promise<unknown> as Promise<void>,
         reliable: (target) => target.transport !== 'UDP',
       },
       serialize: options.productHeader ? stampingSerializer(options.productHeader) : serializeMessage,
@@ -202,32 +203,52 @@ export class SipStack {
 function stampingSerializer(header: { name: string; value: string }): (msg: SipRequest | SipResponse) => Buffer {
   const key = headerKey(header.name);
   return (msg) => {
-    if (!msg.headers.some((h) => headerKey(h.name) === key)) {
+    const hs = msg.headers;
+    let has = false;
+    let contentLength = -1;
+    for (let i = 0; i < hs.length; i++) {
+      const name = hs[i]!.name;
+      if (isHeader(name, key)) {
+        has = true;
+        break;
+      }
+      if (contentLength < 0 && isHeader(name, 'content-length')) contentLength = i;
+    }
+    if (!has) {
       // Before Content-Length (always last from our builders) so the header block stays conventional.
-      const at = msg.headers.findIndex((h) => headerKey(h.name) === 'content-length');
-      msg.headers.splice(at < 0 ? msg.headers.length : at, 0, header);
+      hs.splice(contentLength < 0 ? hs.length : contentLength, 0, header);
     }
     return serializeMessage(msg);
   };
 }
 
+/** `headerKey(name) === key` without building the lower-case string (`key` is a lower-case long form). */
+function isHeader(name: string, key: string): boolean {
+  if (name.length === key.length) return eqLower(name, key);
+  if (name.length !== 1) return false;
+  const long = COMPACT_FORMS[name.toLowerCase()];
+  return long !== undefined && long.length === key.length && eqLower(long, key);
+}
+
 /** RFC 3261 §18.2.2 with RFC 3581: where responses to an inbound message go. */
 function responseTarget(m: InboundMessage, msg: SipRequest | SipResponse): Peer {
+  const source = m.source;
   const via = msg.vias[0];
-  let port = m.source.port;
-  if (m.source.transport === 'UDP' && msg.kind === 'request' && via && via.rport === undefined) {
+  let port = source.port;
+  if (source.transport === 'UDP' && msg.kind === 'request' && via && via.rport === undefined) {
     port = via.port ?? 5060; // no rport: the port in sent-by, at the address it came from
   }
-  return {
-    transport: m.source.transport,
-    address: m.source.address,
+  const peer: Peer = {
+    transport: source.transport,
+    address: source.address,
     port,
-    sourceAddress: m.source.address,
-    sourcePort: m.source.port,
+    sourceAddress: source.address,
+    sourcePort: source.port,
     localPort: m.local.port,
-    ...(m.connectionId ? { connectionId: m.connectionId } : {}),
-    ...(m.tls ? { tls: m.tls } : {}),
   };
+  if (m.connectionId) peer.connectionId = m.connectionId;
+  if (m.tls) peer.tls = m.tls;
+  return peer;
 }
 
 /** Add `received` (and fill `rport`) on the top Via so responses retrace the real path (§18.2.1, RFC 3581 §4). */
@@ -249,7 +270,7 @@ function stampReceived(req: SipRequest, m: InboundMessage): void {
   };
   req.vias[0] = stamped;
   // Rewrite the first value of the first Via header line; later values on that line stay as received.
-  const idx = req.headers.findIndex((h) => headerKey(h.name) === 'via');
+  const idx = req.headers.findIndex((h) => isHeader(h.name, 'via'));
   if (idx < 0) return;
   const line = req.headers[idx]!;
   const rest = splitFirstValue(line.value);

@@ -8,6 +8,7 @@ import { SipParseError } from './errors.ts';
 import { parseMessage } from './parse.ts';
 import { serializeMessage } from './serialize.ts';
 import { TEAMS_200_OK, TEAMS_INVITE } from './test-fixtures.ts';
+import { checkUriRange, formatUri, LazySipUri, parseUri, URI_HAS_HEADERS } from './uri.ts';
 
 /** parseMessage either returns a message or throws SipParseError — never anything else. */
 function parseOrRefuse(buf: Buffer): 'ok' | 'refused' {
@@ -167,6 +168,84 @@ describe('fuzz: never anything but a message or a SipParseError', () => {
     );
     // the mutations must have exercised both outcomes
     assert.ok(accepted > 0 && refused > 0, `accepted ${accepted}, refused ${refused}`);
+  });
+});
+
+describe('lazy URIs: checkUriRange + LazySipUri behave like parseUri', () => {
+  const outcome = (fn: () => unknown): unknown => {
+    try {
+      return fn();
+    } catch (e) {
+      assert.ok(e instanceof SipParseError);
+      return e.code;
+    }
+  };
+  const plain = (u: { scheme: string }) => {
+    const v = u as ReturnType<typeof parseUri>;
+    return {
+      scheme: v.scheme,
+      otherScheme: v.otherScheme,
+      opaque: v.opaque,
+      user: v.user,
+      password: v.password,
+      host: v.host,
+      port: v.port,
+      params: [...v.params],
+      headers: [...v.headers],
+    };
+  };
+  const uriChars = fc.constantFrom(
+    ...'sip:SIPStel+@:;=?&%[]./-_!~*()abcAZ0159, <>"\\'.split(''),
+    '%41',
+    '%zz',
+    'sip:',
+    'sips:',
+    'tel:',
+    '[::1]',
+    ':5060',
+    ';lr',
+    '?h=v',
+  );
+  const text = fc.oneof(
+    fc.array(uriChars, { maxLength: 16 }).map((a) => a.join('')),
+    fc.array(uriChars, { maxLength: 12 }).map((a) => `sip:${a.join('')}`),
+    fc
+      .tuple(fc.array(uriChars, { maxLength: 6 }), fc.array(uriChars, { maxLength: 6 }))
+      .map(([a, b]) => `sip:${a.join('')}@${b.join('')}`),
+    fc.string({ maxLength: 30 }),
+  );
+
+  it('accept the same texts, with the same fields', () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        const eager = outcome(() => parseUri(t));
+        const kind = outcome(() => checkUriRange(t, 0, t.length));
+        if (typeof eager === 'string') {
+          assert.equal(kind, eager, `check of ${JSON.stringify(t)}`);
+          return;
+        }
+        assert.equal(typeof kind, 'number', `check of ${JSON.stringify(t)}`);
+        const e = eager as ReturnType<typeof parseUri>;
+        assert.equal(((kind as number) & URI_HAS_HEADERS) !== 0, e.headers.size > 0);
+        const lazy = new LazySipUri(t, kind as number);
+        assert.equal(lazy.scheme, e.scheme);
+        assert.deepEqual(plain(lazy), plain(e));
+        assert.equal(formatUri(lazy), formatUri(e));
+        assert.deepEqual(JSON.parse(JSON.stringify(lazy)), JSON.parse(JSON.stringify(e)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('assigning a field re-formats the text', () => {
+    const u = new LazySipUri('sip:alice@example.com;transport=tls', 0);
+    u.host = 'example.net';
+    u.port = 5061;
+    assert.equal(u.text, 'sip:alice@example.net:5061;transport=tls');
+    assert.equal(u.params.get('transport'), 'tls');
+    const v = new LazySipUri('tel:+1555', checkUriRange('tel:+1555', 0, 9));
+    v.scheme = 'sip';
+    assert.equal(v.scheme, 'sip');
   });
 });
 

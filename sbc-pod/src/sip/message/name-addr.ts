@@ -3,7 +3,7 @@
 import { C_TOKEN, cls, quote, scanClass, scanQuoted, skipWs, unquote } from './chars.ts';
 import { SipParseError } from './errors.ts';
 import type { NameAddr, SipUri } from './types.ts';
-import { formatUri, parseUriRange } from './uri.ts';
+import { checkUriRange, formatUri, LazySipUri, URI_HAS_HEADERS } from './uri.ts';
 
 function bad(what: string): SipParseError {
   return new SipParseError('bad_name_addr', what);
@@ -28,8 +28,19 @@ export function parseNameAddrList(text: string, allowWildcard = false): NameAddr
  * without it a comma outside those is an error.
  */
 export function parseNameAddrs(s: string, out: NameAddr[], multi: boolean, allowWildcard: boolean): void {
-  const end = s.length;
-  let p = skipWs(s, 0, end);
+  parseNameAddrsRange(s, 0, s.length, out, multi, allowWildcard);
+}
+
+/** {@link parseNameAddrs} on `s[start, end)` (the parser passes ranges of the header section: no copies). */
+export function parseNameAddrsRange(
+  s: string,
+  start: number,
+  end: number,
+  out: NameAddr[],
+  multi: boolean,
+  allowWildcard: boolean,
+): void {
+  let p = skipWs(s, start, end);
   if (p >= end) throw bad('Empty value');
   for (;;) {
     p = parseOne(s, p, end, out, multi, allowWildcard);
@@ -88,8 +99,9 @@ function parseOne(s: string, p: number, end: number, out: NameAddr[], multi: boo
   // p at '<'
   const close = s.indexOf('>', p + 1);
   if (close === -1 || close >= end) throw bad('Missing >');
-  const uri = parseUriRange(s, p + 1, close);
-  const na: NameAddr = { uriText: s.slice(p + 1, close), uri, params: new Map() };
+  const kind = checkUriRange(s, p + 1, close);
+  const uriText = s.slice(p + 1, close);
+  const na: NameAddr = { uriText, uri: new LazySipUri(uriText, kind), params: new Map() };
   if (displayName !== undefined) na.displayName = displayName;
   p = parseHeaderParams(s, close + 1, end, na.params);
   out.push(na);
@@ -104,9 +116,10 @@ function parseAddrSpec(s: string, p: number, end: number, out: NameAddr[], multi
     if (c === 59 || c === 32 || c === 9 || (multi && c === 44)) break;
     q++;
   }
-  const uri = parseUriRange(s, p, q);
-  if (uri.headers.size > 0) throw bad('URI with headers must be in <>');
-  const na: NameAddr = { uriText: s.slice(p, q), uri, params: new Map() };
+  const kind = checkUriRange(s, p, q);
+  if (kind & URI_HAS_HEADERS) throw bad('URI with headers must be in <>');
+  const uriText = s.slice(p, q);
+  const na: NameAddr = { uriText, uri: new LazySipUri(uriText, kind), params: new Map() };
   const r = parseHeaderParams(s, q, end, na.params);
   out.push(na);
   return r;

@@ -4,10 +4,10 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { C_TOKEN, C_WORD, eqLower, parseDigits, scanClass, skipWs } from './chars.ts';
 import { SipParseError, type SipParseErrorCode } from './errors.ts';
-import { parseNameAddrs } from './name-addr.ts';
+import { parseNameAddrsRange } from './name-addr.ts';
 import type { CSeq, NameAddr, RawHeader, SipMessage, SipRequest, SipResponse, SipUri, Via } from './types.ts';
-import { parseUriRange } from './uri.ts';
-import { parseViaInto } from './via.ts';
+import { checkUriRange, LazySipUri, URI_HAS_HEADERS, URI_OTHER } from './uri.ts';
+import { parseViaRange } from './via.ts';
 
 export interface ParseLimits {
   /** Whole message, bytes (default 64 KiB). */
@@ -161,24 +161,37 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
   while (start < size && (buf[start] === 13 || buf[start] === 10)) start++;
   if (start === size) throw new SipParseError('empty', 'Empty Message');
 
-  const framing = findHeaderEnd(buf, start);
-  if (framing === undefined) {
-    // Tell an overlong line from a missing blank line, for a useful error.
-    const nl = buf.indexOf(10, start);
-    if ((nl === -1 ? size : nl) - start > maxLine) throw new SipParseError('line_too_long', 'Line Too Long');
-    throw new SipParseError('incomplete_headers', 'Incomplete Header Section');
-  }
-  const { headerEnd, bodyStart } = framing;
-
-  // Decode the header section once: ASCII (the norm) and UTF-8 as text; anything else byte-for-byte.
-  const section = buf.subarray(start, headerEnd);
+  // Fast path (the norm): the first CRLFCRLF ends an ASCII header section that has no bare-LF blank line earlier.
+  let headerEnd = -1;
+  let bodyStart = -1;
   let latin1 = false;
-  let s: string;
-  if (isAscii(section)) s = buf.toString('latin1', start, headerEnd);
-  else if (isUtf8(section)) s = buf.toString('utf8', start, headerEnd);
-  else {
-    latin1 = true;
-    s = buf.toString('latin1', start, headerEnd);
+  let s = '';
+  const crlf = buf.indexOf(CRLFCRLF, start);
+  if (crlf !== -1 && isAscii(buf.subarray(start, crlf + 2))) {
+    s = buf.toString('latin1', start, crlf + 2);
+    if (s.indexOf('\n\n') === -1) {
+      headerEnd = crlf + 2;
+      bodyStart = crlf + 4;
+    }
+  }
+  if (headerEnd === -1) {
+    const framing = findHeaderEnd(buf, start);
+    if (framing === undefined) {
+      // Tell an overlong line from a missing blank line, for a useful error.
+      const nl = buf.indexOf(10, start);
+      if ((nl === -1 ? size : nl) - start > maxLine) throw new SipParseError('line_too_long', 'Line Too Long');
+      throw new SipParseError('incomplete_headers', 'Incomplete Header Section');
+    }
+    headerEnd = framing.headerEnd;
+    bodyStart = framing.bodyStart;
+    // Decode the header section once: ASCII (the norm) and UTF-8 as text; anything else byte-for-byte.
+    const section = buf.subarray(start, headerEnd);
+    if (isAscii(section)) s = buf.toString('latin1', start, headerEnd);
+    else if (isUtf8(section)) s = buf.toString('utf8', start, headerEnd);
+    else {
+      latin1 = true;
+      s = buf.toString('latin1', start, headerEnd);
+    }
   }
   const end = s.length;
 
@@ -238,9 +251,10 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
         );
       }
       try {
-        uri = parseUriRange(s, sp1 + 1, sp2);
-        if (uri.scheme === 'other') defer('unsupported_uri_scheme', 'Unsupported URI Scheme');
-        else if (uri.headers.size > 0) defer('bad_uri', 'Headers Not Allowed In Request-URI');
+        const kind = checkUriRange(s, sp1 + 1, sp2);
+        uri = new LazySipUri(uriText, kind);
+        if ((kind & 3) === URI_OTHER) defer('unsupported_uri_scheme', 'Unsupported URI Scheme');
+        else if (kind & URI_HAS_HEADERS) defer('bad_uri', 'Headers Not Allowed In Request-URI');
       } catch {
         defer('bad_uri', 'Bad Request-URI');
       }
@@ -283,6 +297,10 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
     let ve = contentEnd;
     while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
     let value: string;
+    // Hot headers are parsed from `vsrc[vstart, vend)`: the range in the (flat) section string, or the unfolded copy.
+    let vsrc = s;
+    let vstart = vs;
+    let vend = ve;
     // folding: following lines that start with SP/HT continue this value (unfolded to one SP)
     let next = lineEnd + 1;
     if (next < end && (s.charCodeAt(next) === 32 || s.charCodeAt(next) === 9)) {
@@ -300,6 +318,9 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
         next = le + 1;
       }
       value = acc;
+      vsrc = acc;
+      vstart = 0;
+      vend = acc.length;
     } else {
       value = s.slice(vs, ve);
     }
@@ -314,7 +335,7 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
     switch (id) {
       case H_VIA:
         try {
-          parseViaInto(value, vias);
+          parseViaRange(vsrc, vstart, vend, vias);
         } catch (e) {
           if (!(e instanceof SipParseError)) throw e;
           defer('bad_via', 'Bad Via Header', hot);
@@ -328,7 +349,7 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
         }
         const one: NameAddr[] = [];
         try {
-          parseNameAddrs(value, one, false, false);
+          parseNameAddrsRange(vsrc, vstart, vend, one, false, false);
         } catch (e) {
           if (!(e instanceof SipParseError)) throw e;
           defer('bad_name_addr', 'Bad ' + hot + ' Header', hot);
@@ -384,8 +405,10 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
       case H_RECORD_ROUTE:
       case H_CONTACT:
         try {
-          parseNameAddrs(
-            value,
+          parseNameAddrsRange(
+            vsrc,
+            vstart,
+            vend,
             id === H_ROUTE ? routes : id === H_CONTACT ? contacts : recordRoutes,
             true,
             id === H_CONTACT,

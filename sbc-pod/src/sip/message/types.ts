@@ -8,6 +8,8 @@
  * A `tel:` URI keeps its telephone-subscriber number in `user` and has `host: ''`.
  * Any other scheme (e.g. `http:` in a From header, RFC 4475 §3.3.4) is `scheme: 'other'` with `otherScheme` (lower
  * case) and `opaque` (the text after the colon), and `host: ''`.
+ * URIs inside parsed messages are validated when the message is parsed but taken apart on first access
+ * (`LazySipUri` in uri.ts): read and assign them like plain objects, but do not spread them (`{ ...uri }`).
  */
 export interface SipUri {
   scheme: 'sip' | 'sips' | 'tel' | 'other';

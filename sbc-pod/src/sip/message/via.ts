@@ -17,8 +17,12 @@ export function parseVia(text: string): Via[] {
 }
 
 export function parseViaInto(s: string, out: Via[]): void {
-  const end = s.length;
-  let p = 0;
+  parseViaRange(s, 0, s.length, out);
+}
+
+/** Parse the Via value in `s[start, end)` into `out`. */
+export function parseViaRange(s: string, start: number, end: number, out: Via[]): void {
+  let p = start;
   for (;;) {
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport (SLASH = SWS "/" SWS)
     p = skipWs(s, p, end);

@@ -10,15 +10,113 @@ export interface Timers {
   clear(handle: TimerHandle): void;
 }
 
-/** Production timers on `setTimeout`; unref'd so retransmission timers never keep the process alive by themselves. */
+/**
+ * Timers of a second or more (RFC 3261 Timers B, D, F, H, I, J, K, L: 5–32 s with the default T1) are kept in a
+ * coarse wheel of {@link WHEEL_TICK_MS} slots driven by one unref'd Node interval, instead of one `setTimeout` each:
+ * a transaction sets and clears them constantly (e.g. 32 s Timer J per UDP request), and a slot entry is cheaper to
+ * create, clear and keep than a Node Timeout. They fire no earlier than asked and at most one tick later. Shorter
+ * timers (retransmissions, the 0 ms Trying delay) stay on `setTimeout` for its precision.
+ */
+export const WHEEL_MIN_MS = 1000;
+export const WHEEL_TICK_MS = 20;
+
+class WheelEntry {
+  fn: (() => void) | undefined;
+  readonly slot: number;
+  index: number;
+  constructor(fn: () => void, slot: number, index: number) {
+    this.fn = fn;
+    this.slot = slot;
+    this.index = index;
+  }
+}
+
+class TimerWheel {
+  readonly #slots = new Map<number, WheelEntry[]>();
+  #size = 0;
+  /** First slot not yet run. */
+  #next = 0;
+  #interval: ReturnType<typeof setInterval> | undefined;
+
+  add(ms: number, fn: () => void): WheelEntry {
+    const now = performance.now();
+    const slot = Math.ceil((now + ms) / WHEEL_TICK_MS);
+    let list = this.#slots.get(slot);
+    if (list === undefined) {
+      list = [];
+      this.#slots.set(slot, list);
+    }
+    const entry = new WheelEntry(fn, slot, list.length);
+    list.push(entry);
+    this.#size++;
+    if (this.#interval === undefined) {
+      this.#next = Math.floor(now / WHEEL_TICK_MS);
+      this.#interval = setInterval(this.#run, WHEEL_TICK_MS);
+      this.#interval.unref();
+    }
+    return entry;
+  }
+
+  remove(entry: WheelEntry): void {
+    if (entry.fn === undefined) return;
+    entry.fn = undefined;
+    this.#size--;
+    const list = this.#slots.get(entry.slot);
+    if (list === undefined) return; // its slot is being run right now
+    const last = list.pop()!;
+    if (last !== entry) {
+      list[entry.index] = last;
+      last.index = entry.index;
+    }
+    if (list.length === 0) this.#slots.delete(entry.slot);
+  }
+
+  readonly #run = (): void => {
+    const current = Math.floor(performance.now() / WHEEL_TICK_MS);
+    for (let slot = this.#next; slot <= current; slot++) {
+      const list = this.#slots.get(slot);
+      if (list === undefined) continue;
+      this.#slots.delete(slot);
+      for (let i = 0; i < list.length; i++) {
+        const entry = list[i]!;
+        const fn = entry.fn;
+        if (fn === undefined) continue;
+        entry.fn = undefined;
+        this.#size--;
+        try {
+          fn();
+        } catch (err) {
+          // Like a throwing setTimeout callback: an uncaught exception, without losing the other timers.
+          process.nextTick(() => {
+            throw err;
+          });
+        }
+      }
+    }
+    this.#next = current + 1;
+    if (this.#size === 0 && this.#interval !== undefined) {
+      clearInterval(this.#interval);
+      this.#interval = undefined;
+    }
+  };
+}
+
+const wheel = new TimerWheel();
+
+/**
+ * Production timers: `setTimeout` below {@link WHEEL_MIN_MS}, the shared coarse wheel above. Everything is unref'd so
+ * transaction timers never keep the process alive by themselves.
+ */
 export const realTimers: Timers = {
   set(ms, fn) {
+    if (ms >= WHEEL_MIN_MS) return wheel.add(ms, fn);
     const t = setTimeout(fn, ms);
     t.unref();
     return t;
   },
   clear(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    if (handle instanceof WheelEntry) wheel.remove(handle);
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
   },
 };
 

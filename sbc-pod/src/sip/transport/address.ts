@@ -7,8 +7,41 @@ import type { AddressFamily, TransportProtocol } from './types.ts';
 const MAPPED_DOTTED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 const MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i;
 
+/**
+ * True for a dotted-quad IPv4 literal exactly as `net.isIPv4` accepts it (0–255, no leading zeros), checked without
+ * regular expressions: the per-message fast path of the helpers below (sockets report IPv4 peers this way).
+ */
+export function isPlainIPv4(a: string): boolean {
+  const n = a.length;
+  if (n < 7 || n > 15) return false;
+  let parts = 0;
+  let i = 0;
+  for (;;) {
+    const c0 = a.charCodeAt(i) - 48;
+    if (c0 < 0 || c0 > 9) return false;
+    let v = c0;
+    let len = 1;
+    i++;
+    while (i < n) {
+      const d = a.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      if (c0 === 0 || len === 3) return false;
+      v = v * 10 + d;
+      len++;
+      i++;
+    }
+    if (v > 255) return false;
+    parts++;
+    if (i === n) return parts === 4;
+    if (parts === 4 || a.charCodeAt(i) !== 46) return false;
+    i++;
+    if (i === n) return false;
+  }
+}
+
 /** Canonical IP literal: no brackets, lower-case RFC 5952 IPv6, IPv4-mapped IPv6 turned into IPv4. */
 export function normalizeAddress(address: string): string {
+  if (isPlainIPv4(address)) return address;
   let a = address.trim();
   if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
   const dotted = MAPPED_DOTTED.exec(a);
@@ -26,11 +59,13 @@ export function normalizeAddress(address: string): string {
 }
 
 export function isIpLiteral(address: string): boolean {
+  if (isPlainIPv4(address)) return true;
   const a = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
   return isIP(a) !== 0;
 }
 
 export function familyOf(address: string): AddressFamily {
+  if (isPlainIPv4(address)) return 'IPv4';
   return isIPv6(normalizeAddress(address)) ? 'IPv6' : 'IPv4';
 }
 

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { endpointKey, familyOf, formatHostPort, isIpLiteral, normalizeAddress } from './address.ts';
 import { looksLikeResponse, mustUseCongestionControlledTransport } from './congestion.ts';
 import { type ListenSpec, parseListenSpec } from './listen-spec.ts';
-import { PONG, StreamFramer } from './stream-framer.ts';
+import { type FrameEvent, PONG, StreamFramer } from './stream-framer.ts';
 import {
   type CertificateEntry,
   CertificateStore,
@@ -59,6 +59,13 @@ export interface TransportLimits {
   maxWriteBufferBytes: number;
   /** After a graceful close (`end()`), destroy the socket if the peer has not closed within this time. */
   closeGraceMs: number;
+  /**
+   * SO_RCVBUF / SO_SNDBUF asked for on UDP sockets (0 keeps the OS default). A burst larger than the receive buffer
+   * is dropped by the kernel and costs the sender a retransmission (T1 = 500 ms), so the default is generous; Linux
+   * caps it at net.core.rmem_max / wmem_max.
+   */
+  udpReceiveBufferBytes: number;
+  udpSendBufferBytes: number;
 }
 
 export const DEFAULT_LIMITS: TransportLimits = {
@@ -72,6 +79,8 @@ export const DEFAULT_LIMITS: TransportLimits = {
   maxUdpMessageBytes: 65_507,
   maxWriteBufferBytes: 4 * 1024 * 1024,
   closeGraceMs: 2_000,
+  udpReceiveBufferBytes: 4 * 1024 * 1024,
+  udpSendBufferBytes: 1024 * 1024,
 };
 
 export type ClientVerificationMode = 'off' | 'request' | 'require';
@@ -251,6 +260,7 @@ function describeTls(socket: tls.TLSSocket, servername: string | undefined, allo
 }
 
 let layerCounter = 0;
+const NO_OPTIONS: SendOptions = {};
 
 export class TransportLayer extends EventEmitter<TransportEvents> {
   readonly limits: TransportLimits;
@@ -348,6 +358,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
           resolve();
         });
       });
+      this.sizeUdpBuffers(udp);
       const bound = udp.address();
       const listener: Listener = { info: { ...spec, port: bound.port, spec: specText }, udp };
       udp.on('message', (msg, rinfo) => this.onDatagram(listener, msg, rinfo));
@@ -375,6 +386,17 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     listener.info.port = (server.address() as net.AddressInfo).port;
     this.listenersList.push(listener);
     return listener.info;
+  }
+
+  /** Best effort: the OS may cap the sizes (or refuse, e.g. in a restricted sandbox); the defaults then stay. */
+  private sizeUdpBuffers(udp: dgram.Socket): void {
+    const { udpReceiveBufferBytes: rcv, udpSendBufferBytes: snd } = this.limits;
+    try {
+      if (rcv > 0 && udp.getRecvBufferSize() < rcv) udp.setRecvBufferSize(rcv);
+    } catch {}
+    try {
+      if (snd > 0 && udp.getSendBufferSize() < snd) udp.setSendBufferSize(snd);
+    } catch {}
   }
 
   /** Bound listeners (with the real port when 0 was asked for). */
@@ -676,7 +698,22 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     if (conn.state !== 'open') return;
     conn.info.lastActivityAt = this.now();
     this.stats.bytesIn += chunk.length;
-    for (const ev of conn.framer.push(chunk)) {
+    const events = conn.framer.push(chunk);
+    if (events.length === 0) return;
+    // Answers written while this chunk's messages are handled (the TU usually answers synchronously) leave in one
+    // write instead of one TLS record and syscall each; nothing waits longer than the end of this handler.
+    const socket = conn.socket;
+    const corked = events.length > 1;
+    if (corked) socket.cork();
+    try {
+      this.handleFrames(conn, events);
+    } finally {
+      if (corked) socket.uncork();
+    }
+  }
+
+  private handleFrames(conn: Conn, events: FrameEvent[]): void {
+    for (const ev of events) {
       if (conn.state !== 'open') return;
       switch (ev.type) {
         case 'message': {
@@ -745,6 +782,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       conn.graceTimer = setTimeout(() => conn.socket.destroy(), this.limits.closeGraceMs);
       conn.graceTimer.unref();
     } else {
+      // Flush what a handler wrote during a corked batch (see onData) before the socket goes.
+      while (conn.socket.writableCorked > 0) conn.socket.uncork();
       conn.socket.destroy();
     }
   }
@@ -846,59 +885,80 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
    * Send one message. Stream transports reuse a connection to the target (by id, by remote endpoint or by alias) or
    * open one; failures reject with a TransportError (RFC 3261 §18.4).
    */
-  async send(target: SendTarget, data: Buffer, options: SendOptions = {}): Promise<SendResult> {
-    if (this.closed) throw new TransportError('CLOSED', 'transport layer is closed', { target });
-    if (!isIpLiteral(target.address)) {
-      throw new TransportError('INVALID_TARGET', `target address ${JSON.stringify(target.address)} is not an IP`, {
-        target,
-      });
-    }
-    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
-      throw new TransportError('INVALID_TARGET', `target port ${target.port} is out of range`, { target });
-    }
-    if (target.transport === 'UDP') {
-      if (
-        options.allowTransportSwitch &&
-        mustUseCongestionControlledTransport(data.length, this.pathMtu) &&
-        !looksLikeResponse(data)
-      ) {
-        this.stats.transportSwitches += 1;
-        const tcpData = options.rewriteForTransport ? options.rewriteForTransport('TCP', data) : data;
-        const { connectionId: _ignored, ...rest } = target;
-        return this.sendStream({ ...rest, transport: 'TCP' }, tcpData, options);
+  send(target: SendTarget, data: Buffer, options: SendOptions = NO_OPTIONS): Promise<SendResult> {
+    // Not `async`, to spare the hot path a promise per hop; every failure still arrives as a rejection.
+    try {
+      if (this.closed) throw new TransportError('CLOSED', 'transport layer is closed', { target });
+      if (!isIpLiteral(target.address)) {
+        throw new TransportError('INVALID_TARGET', `target address ${JSON.stringify(target.address)} is not an IP`, {
+          target,
+        });
       }
-      return this.sendUdp(target, data);
+      if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
+        throw new TransportError('INVALID_TARGET', `target port ${target.port} is out of range`, { target });
+      }
+      if (target.transport === 'UDP') {
+        if (
+          options.allowTransportSwitch &&
+          mustUseCongestionControlledTransport(data.length, this.pathMtu) &&
+          !looksLikeResponse(data)
+        ) {
+          this.stats.transportSwitches += 1;
+          const tcpData = options.rewriteForTransport ? options.rewriteForTransport('TCP', data) : data;
+          const { connectionId: _ignored, ...rest } = target;
+          return this.sendStream({ ...rest, transport: 'TCP' }, tcpData, options);
+        }
+        return this.sendUdp(target, data);
+      }
+      return this.sendStream(target, data, options);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return this.sendStream(target, data, options);
   }
 
-  private async sendUdp(target: SendTarget, data: Buffer): Promise<SendResult> {
+  private sendUdp(target: SendTarget, data: Buffer): Promise<SendResult> {
     if (data.length > this.limits.maxUdpMessageBytes) {
       throw new TransportError('EMSGSIZE', `datagram of ${data.length} bytes exceeds the UDP limit`, { target });
     }
     const address = normalizeAddress(target.address);
-    const family = familyOf(address);
-    const candidates = this.listenersList.filter((l) => l.udp && l.info.family === family);
-    const local = target.localAddress ? normalizeAddress(target.localAddress) : undefined;
-    const listener = (local && candidates.find((l) => l.info.address === local)) || candidates[0];
+    const listener = this.udpListenerFor(familyOf(address), target.localAddress);
     if (!listener?.udp) {
-      throw new TransportError('NO_TRANSPORT', `no ${family} UDP listener to send from`, { target });
+      throw new TransportError('NO_TRANSPORT', `no ${familyOf(address)} UDP listener to send from`, { target });
     }
     const udp = listener.udp;
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<SendResult>((resolve, reject) => {
       udp.send(data, target.port, address, (err) => {
-        if (err) reject(this.mapError(err, 'connect', target, 'UDP send'));
-        else resolve();
+        if (err) {
+          reject(this.mapError(err, 'connect', target, 'UDP send'));
+          return;
+        }
+        this.stats.messagesOut += 1;
+        this.stats.bytesOut += data.length;
+        resolve({
+          transport: 'UDP',
+          local: { address: listener.info.address, port: listener.info.port },
+          opened: false,
+        });
       });
     });
-    this.stats.messagesOut += 1;
-    this.stats.bytesOut += data.length;
-    return { transport: 'UDP', local: { address: listener.info.address, port: listener.info.port }, opened: false };
   }
 
-  private async sendStream(target: SendTarget, data: Buffer, options: SendOptions): Promise<SendResult> {
+  /** The UDP listener to send from: one of the family, preferably bound to `localAddress`. */
+  private udpListenerFor(family: AddressFamily, localAddress: string | undefined): Listener | undefined {
+    const list = this.listenersList;
+    const local = localAddress ? normalizeAddress(localAddress) : undefined;
+    let first: Listener | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const l = list[i]!;
+      if (!l.udp || l.info.family !== family) continue;
+      if (local === undefined || l.info.address === local) return l;
+      first ??= l;
+    }
+    return first;
+  }
+
+  private sendStream(target: SendTarget, data: Buffer, options: SendOptions): Promise<SendResult> {
     let conn: Conn | undefined;
-    let opened = false;
     if (target.connectionId) {
       const byId = this.conns.get(target.connectionId);
       if (byId && byId.state === 'open' && byId.info.transport === target.transport) conn = byId;
@@ -907,18 +967,22 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       }
     }
     conn ??= this.findReusable(target);
-    if (!conn) {
-      const key = this.connectKey(target);
-      let pending = this.pendingConnects.get(key);
-      if (!pending) {
-        pending = this.openConnection(target).finally(() => this.pendingConnects.delete(key));
-        this.pendingConnects.set(key, pending);
-        opened = true;
-      }
-      conn = await pending;
+    // The common case, an open connection, writes right away; otherwise connect (or join a connect) first.
+    if (conn) return this.write(conn, data, target, false);
+    return this.sendOnNewConnection(target, data);
+  }
+
+  private async sendOnNewConnection(target: SendTarget, data: Buffer): Promise<SendResult> {
+    let opened = false;
+    const key = this.connectKey(target);
+    let pending = this.pendingConnects.get(key);
+    if (!pending) {
+      pending = this.openConnection(target).finally(() => this.pendingConnects.delete(key));
+      this.pendingConnects.set(key, pending);
+      opened = true;
     }
-    await this.write(conn, data, target);
-    return { transport: conn.info.transport, connectionId: conn.info.id, local: { ...conn.info.local }, opened };
+    const conn = await pending;
+    return this.write(conn, data, target, opened);
   }
 
   private connectKey(target: SendTarget): string {
@@ -1080,7 +1144,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     });
   }
 
-  private write(conn: Conn, data: Buffer, target: SendTarget): Promise<void> {
+  private write(conn: Conn, data: Buffer, target: SendTarget, opened: boolean): Promise<SendResult> {
     if (conn.state !== 'open' || conn.socket.destroyed) {
       return Promise.reject(new TransportError('CLOSED', `connection ${conn.info.id} is closed`, { target }));
     }
@@ -1093,7 +1157,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     conn.info.messagesOut += 1;
     this.stats.messagesOut += 1;
     this.stats.bytesOut += data.length;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<SendResult>((resolve, reject) => {
       conn.socket.write(data, (err) => {
         if (err) {
           reject(
@@ -1103,7 +1167,15 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
               detail: (err as NodeJS.ErrnoException).code,
             }),
           );
-        } else resolve();
+        } else {
+          const info = conn.info;
+          resolve({
+            transport: info.transport,
+            connectionId: info.id,
+            local: { address: info.local.address, port: info.local.port },
+            opened,
+          });
+        }
       });
     });
   }
