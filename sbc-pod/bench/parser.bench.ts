@@ -69,7 +69,11 @@ function run(label: string, text: string): void {
   const sipjsFull = () => {
     const m = Parser.parseMessage(buf.toString(), silent);
     if (!m) throw new Error('sip.js failed to parse the benchmark message');
-    sink += (m.via.branch?.length ?? 0) + (m.fromTag?.length ?? 0) + (m.toTag?.length ?? 0) + m.callId.length;
+    sink +=
+      ((m.via as { branch?: string }).branch?.length ?? 0) +
+      (m.fromTag?.length ?? 0) +
+      (m.toTag?.length ?? 0) +
+      m.callId.length;
     sink += (m.cseq ?? 0) + (m.getHeader('contact')?.length ?? 0) + (m.body?.length ?? 0);
   };
   // correctness guard: both must accept the message

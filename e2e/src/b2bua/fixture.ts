@@ -1,11 +1,12 @@
 // A whole call path on loopback: the Teams simulator (TLS, test PKI) ⇄ a signalling pod (in this process, real
 // sockets) ⇄ sipp carriers (UDP). Manifests are written to a temp directory the pod watches, so tests can edit them.
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MediaAnchor } from '../../../sbc-pod/src/b2bua/media.ts';
 import type { Cdr } from '../../../sbc-pod/src/cdr/record.ts';
-import { loadSettings } from '../../../sbc-pod/src/config/settings.ts';
+import { loadSettings, type Settings } from '../../../sbc-pod/src/config/settings.ts';
 import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
 import { createLogger } from '../../../sbc-pod/src/log.ts';
 import { type SignallingPod, startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
@@ -149,7 +150,11 @@ export interface Fixture {
   tlsPort: number;
   manifestsFile: string;
   cdrFile: string;
+  /** The pod's settings (its `hosts` map is the DNS stub the pod resolves through: tests may re-point names). */
+  settings: Settings;
   cdrs(): Cdr[];
+  /** Issue a new SBC certificate and hot-swap it (T1.15); resolves once the pod runs with it. */
+  rotateCertificate(): Promise<{ certPem: string; serial: string }>;
   /** Wait (bounded) until a CDR matching `pred` has been written. */
   waitForCdr(pred: (c: Cdr) => boolean, timeoutMs?: number): Promise<Cdr>;
   close(): Promise<void>;
@@ -160,7 +165,11 @@ export interface FixtureOptions {
   /** Extra manifests appended to the provider's, given the ports (and the pod's UDP port is not known yet). */
   extraManifests?: (p: CarrierPorts) => string;
   /** B2BUA timers, e.g. a short no-answer timer. */
-  timers?: { noAnswerMs?: number; teamsFailoverMs?: number };
+  timers?: { noAnswerMs?: number; teamsFailoverMs?: number; teamsEarlyRingingMs?: number };
+  /** More SWITCHBOARD_* settings (e.g. a short OPTIONS interval). */
+  env?: Record<string, string>;
+  /** Teams simulator options on top of the fixture's (e.g. `minSe`). */
+  sim?: { minSe?: number; echoSessionTimer?: boolean };
   /** SWITCHBOARD_REDIS_URL (CDRs to per-tenant Redis streams as well as the JSONL file). */
   redisUrl?: string;
   /** Fixed pod UDP port (default: any free one). */
@@ -193,6 +202,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
       [FABRIKAM]: { name: 'fabrikam', numbers: ['+15551240001'] },
     },
     sourceAddress: TEAMS_SOURCE,
+    ...(opts.sim ?? {}),
   });
   const teamsCaFile = join(dir, 'teams-ca.pem');
   writeFileSync(teamsCaFile, pki.microsoftRootsPem.join(''));
@@ -209,8 +219,9 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     SWITCHBOARD_CDR_FILE: cdrFile,
     SWITCHBOARD_BASE_DOMAIN: BASE,
     SWITCHBOARD_POD_NAME: 'sbc-e2e-0',
+    ...(opts.env ?? {}),
   });
-  const certificates = [{ certPem: sbcCert.chainPem, keyPem: sbcCert.keyPem, default: true }];
+  let certificates = [{ certPem: sbcCert.chainPem, keyPem: sbcCert.keyPem, default: true }];
   const source = new ManifestDirectorySource(manifestsDir, { baseDomain: BASE, certificates: () => certificates });
   const pod = await startSignallingPod({
     settings,
@@ -244,7 +255,23 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     tlsPort,
     manifestsFile,
     cdrFile,
+    settings,
     cdrs,
+    async rotateCertificate() {
+      const next = await pki.issueSbcCert({ commonName: BASE, dnsNames: [BASE, `*.${BASE}`] });
+      certificates = [{ certPem: next.chainPem, keyPem: next.keyPem, default: true }];
+      const live = new Promise<void>((resolve) => {
+        const onSnap = (snap: { certificates: Array<{ certPem: string }> }) => {
+          if (snap.certificates[0]?.certPem !== next.chainPem) return;
+          pod.source.off('snapshot', onSnap);
+          resolve();
+        };
+        pod.source.on('snapshot', onSnap);
+      });
+      await pod.source.reload();
+      await live;
+      return { certPem: next.certPem, serial: new X509Certificate(next.certPem).serialNumber };
+    },
     async waitForCdr(pred, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

@@ -44,6 +44,8 @@ export interface UasStep {
   status: number;
   reason?: string;
   sdp?: boolean;
+  /** A body of our own (an SDP) instead of the default one. */
+  body?: string;
   headers?: RawHeader[];
 }
 
@@ -128,7 +130,11 @@ export class UdpPeer {
     const res = buildResponse(req, step.status, step.reason ?? reasonFor(step.status), {
       ...(step.status > 100 ? { toTag } : {}),
       headers,
-      ...(step.sdp ? { contentType: 'application/sdp', body: this.sdp() } : {}),
+      ...(step.body !== undefined
+        ? { contentType: 'application/sdp', body: step.body }
+        : step.sdp
+          ? { contentType: 'application/sdp', body: this.sdp() }
+          : {}),
     });
     this.send(res, to);
     return res;
@@ -318,7 +324,11 @@ export class UacCall {
     this.peer.send(cancel, this.target);
   }
 
-  #build(method: string, seq: number, opts: { headers?: RawHeader[]; sdp?: boolean; maxForwards?: number } = {}) {
+  #build(
+    method: string,
+    seq: number,
+    opts: { headers?: RawHeader[]; sdp?: boolean; body?: string; maxForwards?: number } = {},
+  ) {
     return buildRequest({
       method,
       uri: this.remoteTarget,
@@ -331,14 +341,18 @@ export class UacCall {
       maxForwards: opts.maxForwards ?? 70,
       ...(method === 'INVITE' || method === 'UPDATE' ? { contacts: [this.invite.contacts[0]!.uriText] } : {}),
       headers: opts.headers ?? [],
-      ...(opts.sdp ? { contentType: 'application/sdp', body: this.peer.sdp() } : {}),
+      ...(opts.body !== undefined
+        ? { contentType: 'application/sdp', body: opts.body }
+        : opts.sdp
+          ? { contentType: 'application/sdp', body: this.peer.sdp() }
+          : {}),
     });
   }
 
   /** Send an in-dialog request and wait for its final response (a 2xx to a re-INVITE is ACKed). */
   async request(
     method: string,
-    opts: { headers?: RawHeader[]; sdp?: boolean; maxForwards?: number; timeoutMs?: number } = {},
+    opts: { headers?: RawHeader[]; sdp?: boolean; body?: string; maxForwards?: number; timeoutMs?: number } = {},
   ): Promise<SipResponse> {
     const seq = ++this.#seq;
     const req = this.#build(method, seq, opts);

@@ -10,6 +10,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../../sbc-pod/src/sip/message/index.ts';
+import type { IssuedCertificate } from '../harness/pki.ts';
 import type { SipConnection } from './connection.ts';
 import {
   type ClientTransaction,
@@ -23,6 +24,41 @@ import {
 import { newTag, type TeamsResponseOptions, teamsResponse } from './teams-style.ts';
 import type { Tenant } from './tenants.ts';
 import { DEFAULT_WAIT_MS, EventLog } from './wait.ts';
+
+/** What Teams puts in a REFER (M5.24): Refer-To and Referred-By, sent and compared byte for byte. */
+export interface ReferOptions extends InDialogOptions {
+  referTo: string;
+  referredBy?: string;
+  timeoutMs?: number;
+}
+
+/** Teams as transferor (M5.24): REFER in the dialog; resolves with the SBC's final response (202 expected). */
+async function sendRefer(core: SimCore, d: Dialog, opts: ReferOptions): Promise<SipResponse> {
+  const headers: RawHeader[] = [{ name: 'Refer-To', value: opts.referTo }];
+  if (opts.referredBy !== undefined) headers.push({ name: 'Referred-By', value: opts.referredBy });
+  const tx = await d.send(core, 'REFER', { ...opts, headers: [...headers, ...(opts.headers ?? [])] });
+  return tx.final(opts.timeoutMs);
+}
+
+/** re-INVITE without SDP (delayed offer): the 2xx carries the offer, our ACK the answer. */
+async function sendDelayedReinvite(
+  core: SimCore,
+  d: Dialog,
+  call: { sdpVersion: number },
+  opts: InDialogOptions & { timeoutMs?: number } = {},
+): Promise<{ res: SipResponse; ack: SipRequest }> {
+  const tx = await d.send(core, 'INVITE', opts);
+  const res = await tx.final(opts.timeoutMs);
+  call.sdpVersion += 1;
+  const answer = res.status < 300 && res.body.length > 0 ? core.sdp(call.sdpVersion) : undefined;
+  const ackTx = await d.send(
+    core,
+    'ACK',
+    { newConnection: false, ...(answer !== undefined ? { body: answer, contentType: 'application/sdp' } : {}) },
+    tx.request.cseq.seq,
+  );
+  return { res, ack: ackTx.request };
+}
 
 /** One scripted response. `sdp: true` adds the sim's SDP answer; a string is sent as the SDP body. */
 export interface ScriptStep {
@@ -59,6 +95,8 @@ export interface SimCore extends RequestSender {
   readonly t1Ms: number;
   readonly t2Ms: number;
   readonly byeOnAckTimeout: boolean;
+  /** Echo Session-Expires in the 2xx to an INVITE that asked for a session timer. */
+  readonly echoSessionTimer: boolean;
   respond(conn: SipConnection, res: SipResponse): void;
   registerDialog(callId: string, localTag: string, owner: DialogOwner): void;
   record(rule: string, message: string, subject: string, where?: string): void;
@@ -222,6 +260,11 @@ export class IncomingCall implements DialogOwner {
     }
     const headers: RawHeader[] = [...(step.headers ?? [])];
     if (step.retryAfter !== undefined) headers.push({ name: 'Retry-After', value: String(step.retryAfter) });
+    // RFC 4028 §9: a UAS that supports timers echoes the interval (and the refresher the UAC asked for).
+    const se = getHeader(this.invite, 'Session-Expires');
+    if (se !== undefined && status >= 200 && status < 300 && this.core.echoSessionTimer) {
+      headers.push({ name: 'Session-Expires', value: /refresher=/i.test(se) ? se : `${se};refresher=uac` });
+    }
     const sdp =
       typeof step.sdp === 'string' ? step.sdp : step.sdp === true ? this.core.sdp(this.sdpVersion) : undefined;
     const res = teamsResponse(this.invite, status, {
@@ -356,6 +399,18 @@ export class IncomingCall implements DialogOwner {
     return tx.final(opts.timeoutMs);
   }
 
+  /** Teams transfers the call (M5.24): REFER toward the SBC; NOTIFYs arrive in `requests`. */
+  refer(opts: ReferOptions): Promise<SipResponse> {
+    return sendRefer(this.core, this.requireDialog(), opts);
+  }
+
+  /** A re-INVITE without SDP; the ACK carries the answer to the SBC's 2xx offer. */
+  reinviteWithoutSdp(
+    opts: InDialogOptions & { timeoutMs?: number } = {},
+  ): Promise<{ res: SipResponse; ack: SipRequest }> {
+    return sendDelayedReinvite(this.core, this.requireDialog(), this, opts);
+  }
+
   /** A re-INVITE from Teams with an SDP offer (default: the sim's SDP, next version). ACKs a 2xx. */
   async reinvite(sdp?: string, opts: InDialogOptions & { timeoutMs?: number } = {}): Promise<SipResponse> {
     const d = this.requireDialog();
@@ -394,6 +449,8 @@ export interface PlaceCallOptions {
   sbc?: { host: string; port: number };
   /** Send no SNI (the certificate is still verified against tenantFqdn). */
   sni?: boolean;
+  /** Client certificate to present (default: the sim's Teams certificate), e.g. one from an unknown root. */
+  cert?: IssuedCertificate;
   /** ACK 2xx responses automatically (default true). */
   autoAck?: boolean;
   /** Request-URI port (default: the SBC port). */
@@ -538,6 +595,18 @@ export class OutgoingCall implements DialogOwner {
     this.setState('cancelled');
     const tx = await this.core.send(cancel, { conn: this.tx.conn, nextHop: inv.uriText });
     return tx.final(timeoutMs);
+  }
+
+  /** Teams transfers the call (M5.24): REFER toward the SBC; NOTIFYs arrive in `requests`. */
+  refer(opts: ReferOptions): Promise<SipResponse> {
+    return sendRefer(this.core, this.requireDialog(), opts);
+  }
+
+  /** A re-INVITE without SDP; the ACK carries the answer to the SBC's 2xx offer. */
+  reinviteWithoutSdp(
+    opts: InDialogOptions & { timeoutMs?: number } = {},
+  ): Promise<{ res: SipResponse; ack: SipRequest }> {
+    return sendDelayedReinvite(this.core, this.requireDialog(), this, opts);
   }
 
   /** re-INVITE with an SDP offer (default: the sim's SDP, next version); a 2xx is ACKed. */

@@ -32,6 +32,8 @@ export class SipConnection {
   readonly protocol: string | null;
   /** The SBC's certificate on this connection (its client certificate, or its server certificate). */
   readonly peerCert: X509Certificate | undefined;
+  /** Subjects of the certificate chain the SBC sent, leaf first (T1.7: leaf + intermediates). */
+  readonly peerChainSubjects: string[];
   readonly closedPromise: Promise<void>;
   closed = false;
   private readonly framer = new StreamFramer({ maxMessageBytes: 256 * 1024 });
@@ -54,6 +56,15 @@ export class SipConnection {
     this.servername = sni ?? (typeof sn === 'string' && sn !== '' ? sn : false);
     this.protocol = socket.getProtocol();
     this.peerCert = socket.getPeerX509Certificate();
+    this.peerChainSubjects = [];
+    // getPeerCertificate(true) links issuers up to the local trust anchor: walk it, stopping at a self-reference.
+    let c = socket.getPeerCertificate(true) as { subject?: { CN?: string }; issuerCertificate?: unknown } | null;
+    const seen = new Set<unknown>();
+    while (c?.subject && !seen.has(c)) {
+      seen.add(c);
+      this.peerChainSubjects.push(String(c.subject.CN ?? ''));
+      c = (c.issuerCertificate ?? null) as typeof c;
+    }
     let resolveClosed: () => void = () => {};
     this.closedPromise = new Promise<void>((r) => {
       resolveClosed = r;

@@ -115,7 +115,7 @@ export class Dialog {
     const seq = cseq ?? ++this.localSeq;
     const branch = newBranch();
     const headers: RawHeader[] = [];
-    if (method === 'INVITE' || method === 'NOTIFY' || method === 'UPDATE') {
+    if (method === 'INVITE' || method === 'NOTIFY' || method === 'UPDATE' || method === 'REFER') {
       headers.push({ name: 'Contact', value: this.localContact });
     }
     headers.push(...(opts.headers ?? []));

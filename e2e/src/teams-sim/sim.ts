@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
 import {
   buildRequest,
+  getHeader,
   type RawHeader,
   type SipMessage,
   type SipRequest,
@@ -89,6 +90,10 @@ export interface TeamsSimOptions {
   sourceAddress?: string;
   /** Default call script for INVITEs from the SBC (default 100, 180, 200+SDP). */
   script?: CallScript;
+  /** Echo Session-Expires in 2xx to INVITEs that ask for a session timer (default true). */
+  echoSessionTimer?: boolean;
+  /** Smallest Session-Expires accepted on INVITEs from the SBC: below it, 422 + Min-SE (540422, M5.15). */
+  minSe?: number;
 }
 
 export interface ConnectionEvent {
@@ -224,6 +229,8 @@ export class TeamsSim implements SimCore {
   readonly t1Ms: number;
   readonly t2Ms: number;
   readonly byeOnAckTimeout: boolean;
+  echoSessionTimer: boolean;
+  minSe: number | undefined;
   verifySbcCert: boolean;
   sourceAddress: string | undefined;
   private readonly options: TeamsSimOptions;
@@ -253,6 +260,8 @@ export class TeamsSim implements SimCore {
     this.t1Ms = options.t1Ms ?? 500;
     this.t2Ms = options.t2Ms ?? 4000;
     this.byeOnAckTimeout = options.byeOnAckTimeout ?? true;
+    this.echoSessionTimer = options.echoSessionTimer ?? true;
+    this.minSe = options.minSe;
     this.verifySbcCert = options.verifySbcCert ?? true;
     this.sourceAddress = options.sourceAddress;
     this.defaultScript = options.script ?? DEFAULT_SCRIPT;
@@ -638,6 +647,17 @@ export class TeamsSim implements SimCore {
       call.respond(488, { headers: [reasonHeader(88, '531000', 'Delayed offer is not supported')] });
       return;
     }
+    const se = Number((getHeader(req, 'Session-Expires') ?? '').split(';')[0]);
+    if (this.minSe !== undefined && se > 0 && se < this.minSe) {
+      call.respond(422, {
+        reason: 'Session Interval Too Small',
+        headers: [
+          { name: 'Min-SE', value: String(this.minSe) },
+          reasonHeader(127, '540422', 'Session Interval Too Small'),
+        ],
+      });
+      return;
+    }
     void call.play(script.steps);
   }
 
@@ -821,6 +841,7 @@ export class TeamsSim implements SimCore {
       ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
       ...(opts.newConnection !== undefined ? { newConnection: opts.newConnection } : {}),
       ...(opts.sni !== undefined ? { sni: opts.sni } : {}),
+      ...(opts.cert !== undefined ? { cert: opts.cert, newConnection: true } : {}),
     });
     const ruriPort = opts.requestUriPort ?? sbc.port;
     const branch = newBranch();
@@ -832,7 +853,7 @@ export class TeamsSim implements SimCore {
     }
     headers.push({ name: 'Allow', value: 'INVITE,ACK,OPTIONS,CANCEL,BYE,NOTIFY' });
     const se = opts.sessionExpires ?? '1800;refresher=uac';
-    if (se !== false) headers.push({ name: 'Session-Expires', value: se });
+    if (se !== false) headers.push({ name: 'Session-Expires', value: se }, { name: 'Supported', value: 'timer' });
     headers.push({ name: 'User-Agent', value: TEAMS_SERVER });
     headers.push(...(opts.headers ?? []));
     let invite = buildRequest({

@@ -16,6 +16,7 @@ import {
   buildRequest,
   buildResponse,
   getHeader,
+  getHeaders,
   headerKey,
   type RawHeader,
   type RequestSpec,
@@ -30,14 +31,32 @@ import {
   type ServerTransaction,
 } from '../sip/transaction/index.ts';
 import type { CredentialLookup } from '../trunks/credentials.ts';
-import type { AttemptTarget, Call, Leg, LegName } from './call.ts';
+import { type AttemptTarget, type Call, type Leg, type LegName, legOf, otherLeg } from './call.ts';
 import { buildCdr, type CallEnd } from './cdr.ts';
 import { acceptRemoteCSeq, nextRequest, uacDialog, uasDialog } from './dialog.ts';
+import {
+  callerNumber,
+  diversionToHistoryInfo,
+  historyInfoToDiversion,
+  privacyRequested,
+  screenCallerId,
+} from './identity.ts';
 import { authenticateCarrier } from './inbound-auth.ts';
-import { LegSender } from './legs.ts';
+import { type InDialogOptions, LegSender } from './legs.ts';
 import { type MediaAnchor, type MediaCallRef, passthroughMedia } from './media.ts';
 import { authenticatedRetry } from './outbound-auth.ts';
 import { relayStatus, shouldFailover } from './outcome.ts';
+import { reasonTowardCarrier, statusFromCarrier } from './q850.ts';
+import { sendrecvSdp, toTeamsSdp } from './sdp-policy.ts';
+import {
+  answerSessionTimer,
+  expiryAfterMs,
+  formatSessionExpires,
+  parseMinSe,
+  parseSessionExpires,
+  refreshAfterMs,
+  supportsTimer,
+} from './session-timer.ts';
 import {
   applyTrunkRules,
   CARRIER_ALLOW,
@@ -82,7 +101,27 @@ export interface B2buaOptions {
   health?: { isDown(trunkId: string, target: { host: string; port: number; transport: string }): boolean };
   /** Nonces for inbound digest challenges (default: a per-process secret). */
   nonces?: NonceIssuer;
+  /** Teams target health from the OPTIONS keep-alive: down targets are tried last (O4.3). */
+  teamsHealth?: {
+    order<T extends TeamsTarget>(targets: T[]): T[];
+    reportFailure?(target: TeamsTarget, status?: number): void;
+  };
+  /** Name resolution (Teams FQDNs re-resolved at least every 15 min, T1.11); default: hosts map, then DNS. */
+  resolve?: (host: string) => Promise<string>;
+  /** Require a trusted Teams client certificate with one of these SANs from Teams-range peers (T1.6). */
+  teamsVerify?: { require: boolean; sans: string[] };
+  /** A 180 to Teams after this long when the carrier has sent no provisional (M5.19; 0/undefined = off). */
+  teamsEarlyRingingMs?: number;
+  /** RFC 4028 session timers: the interval we ask for and the smallest we accept. */
+  sessionTimer?: { expiresS: number; minSeS: number };
+  /** Provisional responses toward a carrier trunk (M5.10): all, only the first, or 183 turned into 180. */
+  carrierProvisional?: (trunk: TrunkConfig | undefined) => 'all' | 'first' | '183-as-180';
+  /** Trunk ids that are trusted with the caller's identity under Privacy: id (RFC 3325). */
+  trustedTrunks?: Set<string>;
 }
+
+/** Microsoft's SIP proxy certificate SAN (T1.6). */
+export const TEAMS_SAN = 'sip.pstnhub.microsoft.com';
 
 const T1 = 500;
 const T2 = 4000;
@@ -105,13 +144,15 @@ export class B2bua implements CallHandler {
   #calls = new Set<Call>();
   #nonces: NonceIssuer;
   #legs: LegSender;
+  /** Teams dialogs replaced by a transfer or Replaces: Teams still BYEs them; they no longer touch the call. */
+  #retired = new Map<string, Leg>();
   readonly counters = { attempts: 0, answered: 0, rejected: 0, ended: 0, cdrFailures: 0 };
 
   constructor(options: B2buaOptions) {
     this.#o = options;
     this.#media = options.media ?? passthroughMedia;
     this.#nonces = options.nonces ?? new NonceIssuer();
-    this.#legs = new LegSender(options.stack, options.hosts);
+    this.#legs = new LegSender(options.stack, options.hosts, options.resolve);
     for (const cidr of options.teamsSources) {
       const [net, bits] = cidr.split('/');
       const family = isIP(net ?? '') === 6 ? 'ipv6' : 'ipv4';
@@ -148,11 +189,23 @@ export class B2bua implements CallHandler {
       txn.respond(buildResponse(req, status, reason, { toTag: token(), headers: extra }));
     };
     const routing = this.#o.routing();
+    const minSe = this.#o.sessionTimer?.minSeS ?? 90;
+    const fromTeams = this.#fromTeams(peer);
+    if (fromTeams && !this.#teamsPeerTrusted(peer)) {
+      reject(403, 'Teams Certificate Not Trusted');
+      if (peer.connectionId) this.#o.stack.transport.closeConnection(peer.connectionId, { graceful: true });
+      return;
+    }
     if (this.#o.draining?.()) reject(503, 'Draining', [{ name: 'Retry-After', value: '5' }]);
-    else if (!routing) reject(503, 'No Configuration Loaded', [{ name: 'Retry-After', value: '5' }]);
+    // M5.28: an INVITE with Replaces from Teams (call queue answer, consultative transfer) replaces a Teams leg.
+    else if (fromTeams && getHeader(req, 'Replaces')) this.#inviteWithReplaces(txn, req, peer);
+    // RFC 4028 §8.1 / M5.15: an interval below our Min-SE is answered 422 with ours.
+    else if (answerSessionTimer(parseSessionExpires(getHeader(req, 'Session-Expires')), minSe).reject422) {
+      reject(422, 'Session Interval Too Small', [{ name: 'Min-SE', value: String(minSe) }]);
+    } else if (!routing) reject(503, 'No Configuration Loaded', [{ name: 'Retry-After', value: '5' }]);
     // Teams accepts no delayed offer (M5.5) and media anchoring needs an offer: refuse clearly.
     else if (req.body.length === 0) reject(488, 'SDP Offer Required');
-    else if (this.#fromTeams(peer)) this.#inviteFromTeams(txn, req, peer, routing, reject);
+    else if (fromTeams) this.#inviteFromTeams(txn, req, peer, routing, reject);
     else this.#inviteFromCarrier(txn, req, peer, routing, reject);
   }
 
@@ -167,15 +220,28 @@ export class B2bua implements CallHandler {
     const tenant = routing.tenantByFqdn(req.uri.host);
     if (!tenant) return reject(404, 'Unknown Trunk FQDN');
     const callee = toE164(req.uri.user ?? '', { countryCode: '1' }) ?? '';
-    const caller = cleanNumber(req.from.uri.user ?? '') || 'anonymous';
+    // M5.17: the billed user is in P-Asserted-Identity when Teams forwards it, else From; Privacy: id hides it.
+    const presented = callerNumber(getHeader(req, 'From'), getHeaders(req, 'P-Asserted-Identity'));
+    let caller = presented.startsWith('+') ? presented : (toE164(presented, { countryCode: '1' }) ?? presented);
     // From here the tenant is known: every outcome, refusals included, is a call attempt with a CDR.
     const call = this.#newCall(txn, req, peer, tenant, 'teams-to-carrier', caller, callee, {
       side: 'teams',
       contact: teamsContact(callee, req.uri.host.toLowerCase(), peer.localPort ?? 5061),
       transport: 'TLS',
     });
+    call.privacy = privacyRequested(getHeader(req, 'Privacy'));
     if (tenant.suspended) return this.#refuse(call, 403, 'Tenant Suspended', 'rejected');
     if (!callee) return this.#refuse(call, 484, 'Address Incomplete', 'rejected');
+    // H3.11: the caller ID must be one of the tenant's numbers (Pass | Replace | Reject).
+    const screened = screenCallerId(
+      caller,
+      tenant.callerIdScreening,
+      (n) => routing.tenantForNumber(n)?.id === tenant.id,
+      tenant.defaultCallerId,
+    );
+    if (screened.kind === 'reject') return this.#refuse(call, 403, 'Caller ID Not Allowed For Tenant', 'rejected');
+    caller = screened.caller;
+    call.caller = caller;
     const decision = routing.route(tenant.id, callee, { source: caller });
     if (!decision) return this.#refuse(call, 404, 'Unknown Tenant', 'not-found');
     const action = decision.action;
@@ -193,6 +259,7 @@ export class B2bua implements CallHandler {
     if (targets.length === 0) return this.#refuse(call, 503, 'No Usable Trunk', 'failed');
     call.routeDestination = translate(callee, action.translate);
     call.targets = targets;
+    this.#armEarlyRinging(call);
     this.#nextAttempt(call);
   }
 
@@ -240,8 +307,11 @@ export class B2bua implements CallHandler {
       }
     }
     if (!tenant || !trunk) return reject(404, 'Number Not Served On This Trunk');
-    const fromUser = cleanNumber(req.from.uri.user ?? '');
-    const caller = (fromUser && toE164(applyTrunkRules(trunk, 'Inbound', fromUser), trunkPlan(trunk))) || 'anonymous';
+    // M5.3: the CLI a carrier asserts in P-Asserted-Identity wins over an anonymous or missing From.
+    const fromUser = callerNumber(getHeader(req, 'From'), getHeaders(req, 'P-Asserted-Identity'));
+    const caller =
+      (fromUser !== 'anonymous' && toE164(applyTrunkRules(trunk, 'Inbound', fromUser), trunkPlan(trunk))) ||
+      'anonymous';
     const transport = peer.transport;
     const call = this.#newCall(txn, req, peer, tenant, 'carrier-to-teams', caller, callee, {
       side: 'carrier',
@@ -251,7 +321,9 @@ export class B2bua implements CallHandler {
     call.trunk = trunk;
     if (tenant.suspended) return this.#refuse(call, 403, 'Tenant Suspended', 'rejected');
     call.routeDestination = callee;
-    call.targets = this.#o.teamsTargets.map((t) => ({ side: 'teams', host: t.host, port: t.port, transport: 'TLS' }));
+    call.privacy = privacyRequested(getHeader(req, 'Privacy'));
+    const ordered = this.#o.teamsHealth?.order(this.#o.teamsTargets) ?? this.#o.teamsTargets;
+    call.targets = ordered.map((t) => ({ side: 'teams', host: t.host, port: t.port, transport: 'TLS' }));
     if (call.targets.length === 0) return this.#finishInbound(call, 503, 'No Teams Targets');
     this.#nextAttempt(call);
   }
@@ -311,7 +383,7 @@ export class B2bua implements CallHandler {
     const target = call.targets[call.attempt];
     if (!target) {
       const last = call.lastStatus ?? { status: 503, reason: 'All Targets Failed' };
-      return this.#finishInbound(call, relayStatus(last.status), last.reason);
+      return this.#finishInbound(call, relayStatus(last.status), last.reason, last.reasonHeader);
     }
     call.attempt++;
     if (target.trunk) call.trunk = target.trunk;
@@ -353,6 +425,9 @@ export class B2bua implements CallHandler {
       from = `<sip:${call.caller}@${call.tenant.fqdn};user=phone>;tag=${fromTag}`;
       contact = teamsContact(call.caller, call.tenant.fqdn, tlsPort);
       extra.push({ name: 'Allow', value: TEAMS_ALLOW });
+      // M5.18: a carrier's Diversion reaches Teams as History-Info.
+      const hi = diversionToHistoryInfo(getHeaders(inReq, 'Diversion'), call.tenant.fqdn, call.routeDestination);
+      if (hi) extra.push({ name: 'History-Info', value: hi });
     } else {
       const trunk = target.trunk!;
       const callee = carrierNumber(trunk, call.routeDestination);
@@ -363,10 +438,33 @@ export class B2bua implements CallHandler {
       from = `<sip:${caller}@${sentBy.replace(/:\d+$/, '')}>;tag=${fromTag}`;
       contact = carrierContact(caller, sentBy, target.transport);
       extra.push({ name: 'Allow', value: CARRIER_ALLOW }, { name: 'User-Agent', value: `${PRODUCT}/${VERSION}` });
+      // RFC 3325 / M5.17: Privacy: id → an anonymous From; the identity goes only to trusted trunks, in PAI.
+      const trusted = this.#o.trustedTrunks?.has(trunk.id) ?? false;
+      if (call.privacy) {
+        from = `<sip:anonymous@anonymous.invalid>;tag=${fromTag}`;
+        contact = carrierContact('anonymous', sentBy, target.transport);
+      }
+      if (trusted && call.caller.startsWith('+')) {
+        extra.push({ name: 'P-Asserted-Identity', value: `<sip:${caller}@${sentBy.replace(/:\d+$/, '')};user=phone>` });
+      }
+      // M5.18: Teams' History-Info (forwarded calls) reaches the carrier as Diversion.
+      const diversion = historyInfoToDiversion(getHeaders(inReq, 'History-Info'), (n) => carrierNumber(trunk, n));
+      if (diversion) extra.push({ name: 'Diversion', value: diversion });
+      extra.push({ name: 'Supported', value: '100rel' });
     }
     for (const h of inReq.headers) if (PASS_THROUGH_HEADERS.has(headerKey(h.name))) extra.push(h);
+    // RFC 4028 on this leg, independent of the other: we ask to be the refresher; 422 → retry at its Min-SE.
+    const st = this.#o.sessionTimer;
+    if (st) {
+      extra.push(
+        { name: 'Session-Expires', value: `${st.expiresS};refresher=uac` },
+        { name: 'Min-SE', value: String(st.minSeS) },
+        { name: 'Supported', value: 'timer' },
+      );
+    }
     const body = await this.#media.offer(this.#mediaRef(call, 'inbound'), inReq.body);
     if (call.cancelled || call.state === 'ended') return;
+    const sdpOut = teams ? toTeamsSdp(body) : body;
     const spec: RequestSpec = {
       method: 'INVITE',
       uri,
@@ -379,10 +477,10 @@ export class B2bua implements CallHandler {
       maxForwards: Math.max(0, (inReq.maxForwards ?? 70) - 1),
       contacts: [contact],
       headers: extra,
-      ...(body.length ? { contentType: getHeader(inReq, 'Content-Type') ?? 'application/sdp', body } : {}),
+      ...(sdpOut.length ? { contentType: getHeader(inReq, 'Content-Type') ?? 'application/sdp', body: sdpOut } : {}),
     };
     const req = buildRequest(spec);
-    const leg: Leg = { side: target.side, contact, transport: target.transport, viaHost: sentBy };
+    const leg: Leg = { side: target.side, contact, transport: target.transport, viaHost: sentBy, lastSdp: sdpOut };
     if (teams) leg.servername = target.host;
     const attemptNo = call.attempt;
     const txn = this.#startInviteTxn(call, req, peer, target);
@@ -450,19 +548,46 @@ export class B2bua implements CallHandler {
     }
     if (res.status === 100) return;
     if (call.cancelled || call.state === 'ended' || call.state === 'answered') return;
-    if (res.to.params.get('tag')) out.leg.dialog = uacDialog(out.req, res, out.target.transport === 'TLS');
+    if (res.to.params.get('tag')) {
+      const seq = out.leg.dialog?.localSeq ?? 0;
+      out.leg.dialog = uacDialog(out.req, res, out.target.transport === 'TLS');
+      out.leg.dialog.localSeq = Math.max(seq, out.leg.dialog.localSeq);
+      // RFC 3262: a carrier's reliable provisional gets its PRACK (never toward Teams, M5.20).
+      const reliable = /\b100rel\b/i.test(getHeaders(res, 'Require').join(','));
+      if (out.leg.side === 'carrier' && reliable && getHeader(res, 'RSeq'))
+        this.#sendPrack(call, out.leg, res, txn.target);
+    }
     call.state = 'early';
     call.times.ring ??= Date.now();
     this.#relayProvisional(call, res).catch((err: unknown) => this.#mediaFailed(call, err));
   }
 
   async #relayProvisional(call: Call, res: SipResponse): Promise<void> {
+    // M5.10: toward a carrier, only the first 18x or 183 as 180 without SDP (per trunk policy).
+    let status = res.status;
+    let reason = res.reason;
+    let dropSdp = false;
+    if (call.inbound.leg.side === 'carrier') {
+      const policy = this.#o.carrierProvisional?.(call.trunk) ?? 'all';
+      if (policy === 'first' && (call.provisionalsRelayed ?? 0) > 0) return;
+      if (policy === '183-as-180' && status === 183) {
+        status = 180;
+        reason = 'Ringing';
+        dropSdp = true;
+      }
+    }
+    call.provisionalsRelayed = (call.provisionalsRelayed ?? 0) + 1;
     let body = res.body;
     if (body.length) body = await this.#media.answer(this.#mediaRef(call, 'outbound'), body);
     if (call.state !== 'early') return;
+    if (dropSdp) body = Buffer.alloc(0);
     const inbound = call.inbound;
+    if (inbound.leg.side === 'teams' && body.length) {
+      body = toTeamsSdp(body, inbound.leg.lastSdp);
+      inbound.leg.lastSdp = body;
+    }
     inbound.txn.respond(
-      buildResponse(inbound.req, res.status, res.reason, {
+      buildResponse(inbound.req, status, reason, {
         toTag: inbound.toTag,
         headers: this.#inboundResponseHeaders(call),
         ...(body.length ? { contentType: getHeader(res, 'Content-Type') ?? 'application/sdp', body } : {}),
@@ -488,9 +613,17 @@ export class B2bua implements CallHandler {
         }
         return this.#ackAndBye(txn.request, res, txn.target);
       }
+      const earlySeq = out.leg.dialog?.localSeq ?? 0;
       out.leg.dialog = uacDialog(out.req, res, out.target.transport === 'TLS');
+      out.leg.dialog.localSeq = Math.max(earlySeq, out.leg.dialog.localSeq);
       this.#ackOutbound(call, res, txn);
       call.state = 'answered';
+      const se = parseSessionExpires(getHeader(res, 'Session-Expires'));
+      if (se) {
+        call.sessionTimers ??= {};
+        call.sessionTimers.outbound = { interval: se.interval, weRefresh: (se.refresher ?? 'uac') === 'uac' };
+        this.#startSessionTimer(call, 'outbound');
+      }
       call.times.answer = Date.now();
       this.counters.answered++;
       this.#clearTimers(call);
@@ -500,10 +633,21 @@ export class B2bua implements CallHandler {
     }
     if (!out || out.txn !== txn) return;
     if ((res.status === 401 || res.status === 407) && this.#retryWithCredentials(call, txn, res)) return;
-    this.#onOutboundFailure(call, txn, res.status, res.reason);
+    if (res.status === 422 && this.#retryWithMinSe(call, txn, res)) return;
+    // T1.12: 503 + Retry-After from a Microsoft proxy: close that connection; the call goes to the next target.
+    if (res.status === 503 && out.target.side === 'teams' && getHeader(res, 'Retry-After') !== undefined) {
+      this.#dropTeamsConnection(out.target, txn.target);
+    }
+    this.#onOutboundFailure(call, txn, res.status, res.reason, getHeader(res, 'Reason'));
   }
 
-  #onOutboundFailure(call: Call, txn: ClientTransaction<Peer>, status: number, reason: string): void {
+  #onOutboundFailure(
+    call: Call,
+    txn: ClientTransaction<Peer>,
+    status: number,
+    reason: string,
+    reasonHeader?: string,
+  ): void {
     if (
       call.outbound?.txn !== txn ||
       call.state === 'ended' ||
@@ -512,12 +656,12 @@ export class B2bua implements CallHandler {
     ) {
       return;
     }
-    call.lastStatus = { status, reason };
+    call.lastStatus = { status, reason, reasonHeader };
     this.#clearTimers(call);
     if (call.cancelled) return; // the caller's CANCEL already ended the inbound side
     this.#log(call).info({ status, attempt: call.attempt }, 'outbound attempt failed');
     if (shouldFailover(status) && call.attempt < call.targets.length) return this.#nextAttempt(call);
-    this.#finishInbound(call, relayStatus(status), reason);
+    this.#finishInbound(call, relayStatus(status), reason, reasonHeader);
   }
 
   async #relayAnswer(call: Call, res: SipResponse): Promise<void> {
@@ -525,9 +669,25 @@ export class B2bua implements CallHandler {
     if (body.length) body = await this.#media.answer(this.#mediaRef(call, 'outbound'), body);
     if (call.state !== 'answered') return;
     const inbound = call.inbound;
+    if (inbound.leg.side === 'teams' && body.length) body = toTeamsSdp(body, inbound.leg.lastSdp);
+    if (body.length) inbound.leg.lastSdp = body;
+    const headers = this.#inboundResponseHeaders(call);
+    // RFC 4028 on the inbound leg: answer the caller's Session-Expires and watch (or do) its refreshes.
+    const asked = answerSessionTimer(
+      parseSessionExpires(getHeader(inbound.req, 'Session-Expires')),
+      this.#o.sessionTimer?.minSeS ?? 90,
+      supportsTimer(getHeaders(inbound.req, 'Supported')),
+    );
+    if (!asked.reject422 && asked.se) {
+      headers.push({ name: 'Session-Expires', value: formatSessionExpires(asked.se) });
+      if (asked.se.refresher === 'uac') headers.push({ name: 'Require', value: 'timer' });
+      call.sessionTimers ??= {};
+      call.sessionTimers.inbound = { interval: asked.se.interval, weRefresh: asked.se.refresher === 'uas' };
+      this.#startSessionTimer(call, 'inbound');
+    }
     const ok = buildResponse(inbound.req, res.status, res.reason, {
       toTag: inbound.toTag,
-      headers: this.#inboundResponseHeaders(call),
+      headers,
       ...(body.length ? { contentType: getHeader(res, 'Content-Type') ?? 'application/sdp', body } : {}),
     });
     inbound.final2xx = ok;
@@ -635,10 +795,18 @@ export class B2bua implements CallHandler {
   }
 
   /** Answer the inbound INVITE with a final failure and end the call. */
-  #finishInbound(call: Call, status: number, reason: string): void {
+  #finishInbound(call: Call, status: number, reason: string, reasonHeader?: string): void {
     if (call.state === 'ended') return;
     const inbound = call.inbound;
-    inbound.txn.respond(buildResponse(inbound.req, status, reason, { toTag: inbound.toTag }));
+    // M5.13/M5.14: toward a carrier a failure carries its Q.850 cause (486 → 17, Teams' own cause when given);
+    // toward Teams a carrier's Q.850 cause picks the status.
+    const headers: RawHeader[] = [];
+    if (inbound.leg.side === 'carrier' && status >= 400) {
+      headers.push({ name: 'Reason', value: reasonTowardCarrier(status, reasonHeader) });
+    } else if (inbound.leg.side === 'teams' && reasonHeader && status >= 400 && status !== 487) {
+      status = statusFromCarrier(status, reasonHeader);
+    }
+    inbound.txn.respond(buildResponse(inbound.req, status, reason, { toTag: inbound.toTag, headers }));
     this.#endCall(call, { status, reason, endedBy: status === 487 ? 'caller' : status === 480 ? 'sbc' : 'callee' });
   }
 
@@ -670,12 +838,42 @@ export class B2bua implements CallHandler {
       call.state = 'confirmed';
       this.#clearTimers(call);
       this.#log(call).info('call confirmed');
+      return;
     }
+    // The ACK of a re-INVITE without SDP carries the answer to the other leg's 2xx offer: it goes there.
+    const other = entry.leg === 'inbound' ? call.outbound?.leg : call.inbound.leg;
+    const pending = other?.pendingAck;
+    if (!other?.dialog || !pending) return;
+    other.pendingAck = undefined;
+    const otherName: LegName = entry.leg === 'inbound' ? 'outbound' : 'inbound';
+    void (async () => {
+      let body = ack.body;
+      if (body.length) body = await this.#media.answer(this.#mediaRef(call, entry.leg), body);
+      if (other.side === 'teams' && body.length) body = toTeamsSdp(body, other.lastSdp);
+      if (body.length) other.lastSdp = body;
+      const lines = nextRequest(other.dialog!, 'ACK', pending.cseq).lines;
+      const out = this.#legs.request(other, 'ACK', lines, body.length ? { contentType: 'application/sdp', body } : {});
+      await this.#legs.sendStateless(other, out, pending.target);
+    })().catch((err: unknown) => this.#log(call).warn({ err: String(err), leg: otherName }, 'ACK relay failed'));
   }
 
   onInDialog(txn: ServerTransaction<Peer>, req: SipRequest, peer: Peer): boolean {
-    const entry = this.#byDialog.get(`${req.callId}|${req.to.params.get('tag') ?? ''}`);
+    const key = `${req.callId}|${req.to.params.get('tag') ?? ''}`;
+    const retired = this.#retired.get(key);
+    if (retired) {
+      // A Teams dialog a transfer or Replaces took over: Teams ends it with BYE (M5.25 step 4); the call lives on.
+      if (req.method === 'BYE') this.#retired.delete(key);
+      const ok = req.method === 'BYE' || req.method === 'NOTIFY' || req.method === 'OPTIONS' || req.method === 'INFO';
+      txn.respond(buildResponse(req, ok ? 200 : 481, ok ? 'OK' : 'Call/Transaction Does Not Exist'));
+      return true;
+    }
+    const entry = this.#byDialog.get(key);
     if (!entry) return false;
+    if (this.#fromTeams(peer) && !this.#teamsPeerTrusted(peer)) {
+      txn.respond(buildResponse(req, 403, 'Teams Certificate Not Trusted'));
+      if (peer.connectionId) this.#o.stack.transport.closeConnection(peer.connectionId, { graceful: true });
+      return true;
+    }
     const { call, leg: fromName } = entry;
     const from = fromName === 'inbound' ? call.inbound.leg : call.outbound?.leg;
     if (!from?.dialog) return false;
@@ -700,12 +898,23 @@ export class B2bua implements CallHandler {
       return true;
     }
     if (req.method === 'REFER') {
-      txn.respond(buildResponse(req, 501, 'REFER Not Supported Yet'));
+      if (from.side === 'teams' && (call.state === 'confirmed' || call.state === 'answered')) {
+        this.#onRefer(call, fromName, txn, req).catch((err: unknown) =>
+          this.#log(call).warn({ err: String(err) }, 'transfer failed'),
+        );
+      } else txn.respond(buildResponse(req, 501, 'REFER Not Supported On This Side'));
       return true;
     }
     if (call.state !== 'confirmed' && call.state !== 'answered') {
       txn.respond(buildResponse(req, 491, 'Request Pending'));
       return true;
+    }
+    // RFC 4028: a re-INVITE or UPDATE from a leg refreshes that leg's session.
+    if ((req.method === 'INVITE' || req.method === 'UPDATE') && call.sessionTimers?.[fromName]) {
+      const asked = parseSessionExpires(getHeader(req, 'Session-Expires'));
+      const st = call.sessionTimers[fromName]!;
+      if (asked && asked.interval >= (this.#o.sessionTimer?.minSeS ?? 1)) st.interval = asked.interval;
+      this.#startSessionTimer(call, fromName);
     }
     this.#relayInDialog(call, fromName, txn, req).catch((err: unknown) => {
       this.#log(call).warn({ err: String(err), method: req.method }, 'in-dialog relay failed');
@@ -727,11 +936,15 @@ export class B2bua implements CallHandler {
     let method = req.method;
     if (method === 'UPDATE' && to.side === 'teams') {
       if (req.body.length === 0) {
-        txn.respond(buildResponse(req, 200, 'OK', [{ name: 'Contact', value: from.contact }]));
+        txn.respond(
+          buildResponse(req, 200, 'OK', [{ name: 'Contact', value: from.contact }, ...this.#seHeaders(call, fromName)]),
+        );
         return;
       }
       method = 'INVITE';
     }
+    // A re-INVITE without SDP (delayed offer): the 2xx brings the offer; its answer comes in the caller's ACK.
+    const delayedOffer = method === 'INVITE' && req.body.length === 0;
     if (method === 'INVITE' && to.inviteInProgress) {
       txn.respond(buildResponse(req, 491, 'Request Pending'));
       return;
@@ -741,6 +954,9 @@ export class B2bua implements CallHandler {
     let body = req.body;
     const isOffer = method === 'INVITE' || method === 'UPDATE';
     if (body.length && isOffer) body = await this.#media.offer(this.#mediaRef(call, fromName), body);
+    // M5.22: toward Teams hold is a=inactive and never c=0.0.0.0 (the address stays what it was).
+    if (to.side === 'teams' && body.length && isOffer) body = toTeamsSdp(body, to.lastSdp);
+    if (body.length && isOffer) to.lastSdp = body;
     const extra: RawHeader[] = [];
     for (const h of req.headers) if (PASS_THROUGH_HEADERS.has(headerKey(h.name))) extra.push(h);
     const out = this.#legs.request(to, method, next.lines, {
@@ -765,10 +981,19 @@ export class B2bua implements CallHandler {
         resBody = await this.#media.answer(this.#mediaRef(call, toName), resBody);
       }
       if (method === 'INVITE' && res.status >= 200 && res.status < 300) {
-        const ack = this.#legs.request(to, 'ACK', nextRequest(to.dialog!, 'ACK', res.cseq.seq).lines);
-        this.#legs.sendStateless(to, ack, target).catch(() => {});
+        if (delayedOffer && resBody.length) to.pendingAck = { cseq: res.cseq.seq, target };
+        else {
+          const ack = this.#legs.request(to, 'ACK', nextRequest(to.dialog!, 'ACK', res.cseq.seq).lines);
+          this.#legs.sendStateless(to, ack, target).catch(() => {});
+        }
+        if (call.sessionTimers?.[toName]) this.#startSessionTimer(call, toName);
       }
-      const headers: RawHeader[] = res.status < 300 && isOffer ? [{ name: 'Contact', value: from.contact }] : [];
+      if (from.side === 'teams' && resBody.length && res.status < 300) resBody = toTeamsSdp(resBody, from.lastSdp);
+      if (resBody.length && res.status < 300) from.lastSdp = resBody;
+      const headers: RawHeader[] =
+        res.status < 300 && isOffer
+          ? [{ name: 'Contact', value: from.contact }, ...this.#seHeaders(call, fromName)]
+          : [];
       txn.respond(
         buildResponse(req, res.status, res.reason, {
           headers,
@@ -856,6 +1081,13 @@ export class B2bua implements CallHandler {
     this.#byDialog.delete(`${call.inbound.req.callId}|${call.inbound.toTag}`);
     const out = call.outbound;
     if (out?.leg.dialog) this.#byDialog.delete(`${out.req.callId}|${out.leg.dialog.localTag}`);
+    // Legs a transfer or Replaces swapped in are keyed by their own dialogs.
+    for (const leg of [call.inbound.leg, out?.leg]) {
+      if (leg?.dialog && this.#byDialog.get(`${leg.dialog.callId}|${leg.dialog.localTag}`)?.call === call)
+        this.#byDialog.delete(`${leg.dialog.callId}|${leg.dialog.localTag}`);
+    }
+    for (const t of call.legTimers?.values() ?? []) clearTimeout(t);
+    call.legTimers?.clear();
     this.counters.ended++;
     const cdr = buildCdr(call, how, this.#o.podName);
     this.#log(call).info({ disposition: cdr.disposition, sipCode: cdr.sipCode, talkMs: cdr.talkMs }, 'call ended');
@@ -871,6 +1103,455 @@ export class B2bua implements CallHandler {
         this.counters.cdrFailures++;
         this.#log(call).error({ err: String(err), cdrId: cdr.id }, 'CDR write failed');
       });
+  }
+
+  // ---- Teams rules: mutual TLS, failover, early ringing, PRACK, session timers ----------------------------------
+
+  /** T1.6: with SWITCHBOARD_TEAMS_VERIFY=require, a Teams-range peer must present a trusted certificate and SAN. */
+  #teamsPeerTrusted(peer: Peer): boolean {
+    const v = this.#o.teamsVerify;
+    if (!v?.require) return true;
+    const tls = peer.tls;
+    if (!tls?.authorized || tls.peerCertificateChain.length === 0) return false;
+    const sans = (v.sans.length ? v.sans : [TEAMS_SAN]).map((s) => s.toLowerCase());
+    return tls.peerDnsNames.some((n) => sans.includes(n.toLowerCase()));
+  }
+
+  /** M5.19: Teams gives up after its failover timer without an 18x: ring it ourselves if the carrier is silent. */
+  #armEarlyRinging(call: Call): void {
+    const ms = this.#o.teamsEarlyRingingMs;
+    if (!ms || call.inbound.leg.side !== 'teams') return;
+    this.#legTimer(call, 'early-ringing', ms, () => {
+      if (call.cancelled || (call.state !== 'routing' && call.state !== 'proceeding')) return;
+      if ((call.provisionalsRelayed ?? 0) > 0) return;
+      call.provisionalsRelayed = 1;
+      this.#log(call).info('no provisional from the carrier yet: 180 to Teams');
+      call.inbound.txn.respond(
+        buildResponse(call.inbound.req, 180, 'Ringing', {
+          toTag: call.inbound.toTag,
+          headers: this.#inboundResponseHeaders(call),
+        }),
+      );
+    });
+  }
+
+  /** RFC 3262 §7.2: PRACK a reliable provisional (RAck = RSeq, CSeq number and method of the INVITE). */
+  #sendPrack(call: Call, leg: Leg, res: SipResponse, fallback: Peer): void {
+    const rseq = getHeader(res, 'RSeq')?.trim();
+    if (!leg.dialog || !rseq) return;
+    void this.#sendOnLeg(
+      call,
+      leg,
+      'PRACK',
+      { headers: [{ name: 'RAck', value: `${rseq} ${res.cseq.seq} INVITE` }] },
+      fallback,
+    );
+  }
+
+  /** RFC 4028 §7.4: a 422 gets one retry with Session-Expires raised to the Min-SE it names (same call, CSeq + 1). */
+  #retryWithMinSe(call: Call, txn: ClientTransaction<Peer>, res: SipResponse): boolean {
+    const out = call.outbound;
+    const minSe = parseMinSe(getHeader(res, 'Min-SE'));
+    const via = out?.req.vias[0];
+    if (!out || out.txn !== txn || out.seRetried || !minSe || !via || call.cancelled || call.state === 'ended') {
+      return false;
+    }
+    const skip = new Set(['session-expires', 'min-se']);
+    const headers = (out.spec.headers ?? []).filter((h) => !skip.has(headerKey(h.name)));
+    headers.push(
+      { name: 'Session-Expires', value: `${minSe};refresher=uac` },
+      { name: 'Min-SE', value: String(minSe) },
+    );
+    const seq = typeof out.spec.cseq === 'number' ? out.spec.cseq : out.spec.cseq.seq;
+    const sentBy = `${via.host}${via.port ? `:${via.port}` : ''}`;
+    const spec: RequestSpec = {
+      ...out.spec,
+      headers,
+      cseq: seq + 1,
+      vias: [`SIP/2.0/${via.transport} ${sentBy};branch=${generateBranch()};rport`],
+    };
+    const req = buildRequest(spec);
+    out.req = req;
+    out.spec = spec;
+    out.seRetried = true;
+    out.provisional = false;
+    out.txn = this.#startInviteTxn(call, req, txn.target, out.target);
+    this.#log(call).info({ minSe }, '422: retrying with the larger session interval');
+    return true;
+  }
+
+  /** T1.12: close the TLS connection to a draining Microsoft proxy (after the ACK of its 503 is on its way). */
+  #dropTeamsConnection(target: AttemptTarget, peer: Peer): void {
+    this.#o.teamsHealth?.reportFailure?.({ host: target.host, port: target.port }, 503);
+    setImmediate(() => {
+      const closed = this.#o.stack.transport.closeConnections(
+        (c) => c.transport === 'TLS' && c.remote.address === peer.address && c.remote.port === peer.port,
+        { graceful: true },
+      );
+      this.#o.logger.info(
+        { target: `${target.host}:${target.port}`, closed },
+        'Teams proxy draining: connection closed',
+      );
+    });
+  }
+
+  /** Session-Expires for our 2xx to a refresh on a leg with a session timer. */
+  #seHeaders(call: Call, name: LegName): RawHeader[] {
+    const st = call.sessionTimers?.[name];
+    if (!st) return [];
+    return [{ name: 'Session-Expires', value: `${st.interval};refresher=${st.weRefresh ? 'uas' : 'uac'}` }];
+  }
+
+  #legTimer(call: Call, key: string, ms: number, fn: () => void): void {
+    call.legTimers ??= new Map();
+    const timers = call.legTimers;
+    clearTimeout(timers.get(key));
+    if (call.state === 'ended') return;
+    const t = setTimeout(() => {
+      timers.delete(key);
+      fn();
+    }, ms);
+    t.unref();
+    timers.set(key, t);
+  }
+
+  /** (Re)arm a leg's session timer: our refresh at half the interval, or its expiry when the peer refreshes. */
+  #startSessionTimer(call: Call, name: LegName): void {
+    const st = call.sessionTimers?.[name];
+    if (!st || call.state === 'ended') return;
+    if (st.weRefresh) {
+      this.#legTimer(call, `refresh:${name}`, refreshAfterMs(st.interval), () => this.#refreshSession(call, name));
+    } else {
+      this.#legTimer(call, `expire:${name}`, expiryAfterMs(st.interval), () => this.#sessionExpired(call, name));
+    }
+  }
+
+  #sessionExpired(call: Call, name: LegName): void {
+    if (call.state === 'ended') return;
+    this.#log(call).warn({ leg: name }, 'session expired without a refresh (RFC 4028): ending both legs');
+    this.#byeLeg(call, 'inbound');
+    this.#byeLeg(call, 'outbound');
+    this.#endCall(call, { status: 408, reason: 'Session Expired', endedBy: 'sbc' });
+  }
+
+  /** Refresh a leg's session by re-INVITE with the SDP last sent on it (M5.15/M5.20: never UPDATE toward Teams). */
+  #refreshSession(call: Call, name: LegName): void {
+    const leg = legOf(call, name);
+    const st = call.sessionTimers?.[name];
+    if (!leg?.dialog || !st || (call.state !== 'confirmed' && call.state !== 'answered')) return;
+    if (leg.inviteInProgress) {
+      this.#legTimer(call, `refresh:${name}`, 1000, () => this.#refreshSession(call, name));
+      return;
+    }
+    leg.inviteInProgress = true;
+    void this.#sendOnLeg(call, leg, 'INVITE', {
+      contact: true,
+      headers: [
+        { name: 'Session-Expires', value: `${st.interval};refresher=uac` },
+        { name: 'Supported', value: 'timer' },
+      ],
+      ...(leg.lastSdp?.length ? { contentType: 'application/sdp', body: leg.lastSdp } : {}),
+    }).then(async (res) => {
+      leg.inviteInProgress = false;
+      if (!res || res.status === 481 || res.status === 408) return this.#sessionExpired(call, name);
+      if (res.status < 300) {
+        const ack = this.#legs.request(leg, 'ACK', nextRequest(leg.dialog!, 'ACK', res.cseq.seq).lines);
+        await this.#legs.sendStateless(leg, ack).catch(() => {});
+      }
+      this.#startSessionTimer(call, name); // a 491 or other failure: try again at the next half interval
+    });
+  }
+
+  /**
+   * Send an in-dialog request on a leg, in order with the others sent this way (NOTIFYs of a transfer keep their
+   * order); resolves with the final response, or undefined on timeout or transport failure.
+   */
+  #sendOnLeg(
+    call: Call,
+    leg: Leg,
+    method: string,
+    opts: InDialogOptions,
+    fallback?: Peer,
+  ): Promise<SipResponse | undefined> {
+    if (!leg.dialog) return Promise.resolve(undefined);
+    const next = nextRequest(leg.dialog, method);
+    leg.dialog = next.dialog;
+    const req = this.#legs.request(leg, method, next.lines, opts);
+    let done!: (r: SipResponse | undefined) => void;
+    const final = new Promise<SipResponse | undefined>((r) => {
+      done = r;
+    });
+    call.sendChain = (call.sendChain ?? Promise.resolve())
+      .then(() => this.#legs.target(leg, fallback))
+      .then((target) => {
+        this.#o.stack.sendRequest(req, target, {
+          onFinal: (res) => done(res),
+          onTimeout: () => done(undefined),
+          onTransportError: () => done(undefined),
+        });
+      })
+      .catch(() => done(undefined));
+    return final;
+  }
+
+  // ---- REFER and Replaces from Teams (M5.24–M5.28) ---------------------------------------------------------------
+
+  /** NOTIFY with the transfer's progress as a sipfrag (RFC 3515 §2.4.4). */
+  #notifyRefer(call: Call, leg: Leg, referCseq: number, frag: string, final: boolean): void {
+    void this.#sendOnLeg(call, leg, 'NOTIFY', {
+      contact: true,
+      headers: [
+        { name: 'Event', value: `refer;id=${referCseq}` },
+        { name: 'Subscription-State', value: final ? 'terminated;reason=noresource' : 'active;expires=60' },
+      ],
+      contentType: 'message/sipfrag;version=2.0',
+      body: Buffer.from(`${frag}\r\n`),
+    });
+  }
+
+  /** A Teams leg takes the place of another: the old dialog is retired (Teams BYEs it), the new one is the call's. */
+  #swapTeamsLeg(call: Call, name: LegName, leg: Leg): Leg | undefined {
+    const old = legOf(call, name);
+    if (old?.dialog) {
+      const key = `${old.dialog.callId}|${old.dialog.localTag}`;
+      this.#byDialog.delete(key);
+      this.#retired.set(key, old);
+      const t = setTimeout(() => this.#retired.delete(key), 300_000);
+      t.unref();
+    }
+    if (name === 'inbound') call.inbound.leg = leg;
+    else if (call.outbound) call.outbound.leg = leg;
+    this.#byDialog.set(`${leg.dialog!.callId}|${leg.dialog!.localTag}`, { call, leg: name });
+    // The replaced leg's session timer goes with it; the new leg starts without one.
+    if (call.sessionTimers) delete call.sessionTimers[name];
+    for (const k of [`refresh:${name}`, `expire:${name}`]) {
+      clearTimeout(call.legTimers?.get(k));
+      call.legTimers?.delete(k);
+    }
+    return old;
+  }
+
+  /**
+   * M5.25: REFER from Teams → 202, NOTIFY 100, a new INVITE back to Teams (Request-URI = Refer-To, Referred-By byte
+   * for byte, a=sendrecv), NOTIFYs of its progress; on answer the carrier leg is re-INVITEd with the new SDP and the
+   * new dialog becomes the call's Teams leg; Teams BYEs the old one. The carrier leg is never touched before that.
+   */
+  async #onRefer(call: Call, teamsName: LegName, txn: ServerTransaction<Peer>, req: SipRequest): Promise<void> {
+    const oldLeg = legOf(call, teamsName)!;
+    const referTo = getHeader(req, 'Refer-To') ?? '';
+    const referredBy = getHeader(req, 'Referred-By');
+    const inner = /<([^>]*)>/.exec(referTo)?.[1] ?? referTo.split(';')[0] ?? '';
+    const uri = (inner.split('?')[0] ?? '').trim();
+    if (!/^sip:/i.test(uri)) {
+      txn.respond(buildResponse(req, 400, 'Bad Refer-To'));
+      return;
+    }
+    if (call.transferring) {
+      txn.respond(buildResponse(req, 491, 'Request Pending'));
+      return;
+    }
+    call.transferring = true;
+    txn.respond(buildResponse(req, 202, 'Accepted', [{ name: 'Contact', value: oldLeg.contact }]));
+    const cseq = req.cseq.seq;
+    this.#notifyRefer(call, oldLeg, cseq, 'SIP/2.0 100 Trying', false);
+    const transferee = teamsName === 'outbound' ? call.caller : call.callee;
+    const offer = sendrecvSdp(oldLeg.lastSdp ?? Buffer.alloc(0));
+    const targets = this.#o.teamsHealth?.order(this.#o.teamsTargets) ?? this.#o.teamsTargets;
+    this.#log(call).info({ referTo: uri.length }, 'REFER from Teams: calling the transfer target through Teams');
+    for (const target of targets) {
+      if (call.state === 'ended') return;
+      const outcome = await this.#transferAttempt(
+        call,
+        oldLeg,
+        teamsName,
+        target,
+        uri,
+        referredBy,
+        transferee,
+        offer,
+        cseq,
+      );
+      if (outcome === 'done') return;
+    }
+    call.transferring = false;
+    if (call.state !== 'ended') this.#notifyRefer(call, oldLeg, cseq, 'SIP/2.0 503 Service Unavailable', true);
+  }
+
+  async #transferAttempt(
+    call: Call,
+    oldLeg: Leg,
+    teamsName: LegName,
+    target: TeamsTarget,
+    uri: string,
+    referredBy: string | undefined,
+    transferee: string,
+    offer: Buffer,
+    referCseq: number,
+  ): Promise<'done' | 'next'> {
+    let address: string;
+    try {
+      address = await this.#legs.resolve(target.host);
+    } catch {
+      return 'next';
+    }
+    const fqdn = call.tenant.fqdn;
+    const peer: Peer = { transport: 'TLS', address, port: target.port, servername: target.host, localHostname: fqdn };
+    const sentBy = this.#o.stack.sentBy(peer, fqdn);
+    const contact = teamsContact(transferee, fqdn, Number(sentBy.slice(sentBy.lastIndexOf(':') + 1)));
+    const headers: RawHeader[] = [{ name: 'Allow', value: TEAMS_ALLOW }];
+    if (referredBy !== undefined) headers.push({ name: 'Referred-By', value: referredBy });
+    const req = buildRequest({
+      method: 'INVITE',
+      uri,
+      vias: [`SIP/2.0/TLS ${sentBy};branch=${generateBranch()};rport`],
+      from: `<sip:${transferee}@${fqdn};user=phone>;tag=${token()}`,
+      to: `<${uri}>`,
+      callId: `${token(12)}@${PRODUCT.toLowerCase()}`,
+      cseq: 1,
+      maxForwards: 70,
+      contacts: [contact],
+      headers,
+      ...(offer.length ? { contentType: 'application/sdp', body: offer } : {}),
+    });
+    const leg: Leg = {
+      side: 'teams',
+      contact,
+      transport: 'TLS',
+      viaHost: sentBy,
+      servername: target.host,
+      lastSdp: offer,
+    };
+    return new Promise((resolve) => {
+      this.#o.stack.sendRequest(req, peer, {
+        onProvisional: (res) => {
+          // M5.26: the transferee keeps its media path (the carrier leg is untouched) while the target rings.
+          if (res.status > 100 && call.state !== 'ended') {
+            this.#notifyRefer(call, oldLeg, referCseq, `SIP/2.0 ${res.status} ${res.reason}`, false);
+          }
+        },
+        onFinal: (res) => {
+          if (res.status >= 200 && res.status < 300) {
+            leg.dialog = uacDialog(req, res, true);
+            const ack = this.#legs.request(leg, 'ACK', nextRequest(leg.dialog, 'ACK', res.cseq.seq).lines);
+            this.#legs.sendStateless(leg, ack, peer).catch(() => {});
+            if (call.state === 'ended') {
+              void this.#sendOnLeg(call, leg, 'BYE', {});
+              return resolve('done');
+            }
+            this.#notifyRefer(call, oldLeg, referCseq, 'SIP/2.0 200 OK', true);
+            this.#swapTeamsLeg(call, teamsName, leg);
+            call.transferring = false;
+            if (res.body.length) {
+              this.#reofferLeg(call, otherLeg(teamsName), teamsName, res.body).catch((err: unknown) =>
+                this.#log(call).warn({ err: String(err) }, 're-INVITE of the carrier after the transfer failed'),
+              );
+            }
+            return resolve('done');
+          }
+          if (res.status === 503 || res.status === 408) return resolve('next');
+          // M5.13: a rejection is final (no retry); the old call stays up.
+          this.#notifyRefer(call, oldLeg, referCseq, `SIP/2.0 ${res.status} ${res.reason}`, true);
+          call.transferring = false;
+          resolve('done');
+        },
+        onTimeout: () => resolve('next'),
+        onTransportError: () => resolve('next'),
+      });
+    });
+  }
+
+  /** re-INVITE leg `name` with an SDP that came from leg `fromName` (after a transfer or Replaces); ACK its 2xx. */
+  async #reofferLeg(call: Call, name: LegName, fromName: LegName, sdp: Buffer): Promise<SipResponse | undefined> {
+    const leg = legOf(call, name);
+    if (!leg?.dialog) return undefined;
+    let body = await this.#media.offer(this.#mediaRef(call, fromName), sdp);
+    if (leg.side === 'teams') body = toTeamsSdp(body, leg.lastSdp);
+    leg.lastSdp = body;
+    const res = await this.#sendOnLeg(call, leg, 'INVITE', { contact: true, contentType: 'application/sdp', body });
+    if (res && res.status < 300) {
+      const ack = this.#legs.request(leg, 'ACK', nextRequest(leg.dialog!, 'ACK', res.cseq.seq).lines);
+      await this.#legs.sendStateless(leg, ack).catch(() => {});
+    }
+    return res;
+  }
+
+  /** M5.28: INVITE with Replaces from Teams: find the Teams dialog it names (RFC 3891 §3), or 481. */
+  #inviteWithReplaces(txn: ServerTransaction<Peer>, req: SipRequest, peer: Peer): void {
+    const m = /^\s*([^;\s]+)\s*(.*)$/.exec(getHeader(req, 'Replaces') ?? '');
+    const callId = m?.[1];
+    const params = m?.[2] ?? '';
+    const toTag = /;\s*to-tag=([^;\s]+)/i.exec(params)?.[1] ?? '';
+    const fromTag = /;\s*from-tag=([^;\s]+)/i.exec(params)?.[1] ?? '';
+    let found: { call: Call; name: LegName } | undefined;
+    for (const call of this.#calls) {
+      for (const name of ['inbound', 'outbound'] as const) {
+        const leg = legOf(call, name);
+        const d = leg?.dialog;
+        if (leg?.side !== 'teams' || !d || d.callId !== callId) continue;
+        const tags = [d.localTag, d.remoteTag];
+        if (tags.includes(toTag) && tags.includes(fromTag)) found = { call, name };
+      }
+    }
+    if (!found || (found.call.state !== 'confirmed' && found.call.state !== 'answered')) {
+      txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist', { toTag: token() }));
+      return;
+    }
+    const { call, name } = found;
+    this.#replaceTeamsLeg(call, name, txn, req, peer).catch((err: unknown) => {
+      this.#log(call).warn({ err: String(err) }, 'Replaces failed');
+      txn.respond(buildResponse(req, 500, 'Replaces Failed', { toTag: token() }));
+    });
+  }
+
+  /**
+   * The new Teams dialog takes over: the carrier is re-INVITEd with Teams' new offer, its answer goes to Teams in
+   * our 200, the replaced Teams dialog is BYEd. A failure is answered once, never retried (M5.28: 404 10202 otherwise).
+   */
+  async #replaceTeamsLeg(
+    call: Call,
+    name: LegName,
+    txn: ServerTransaction<Peer>,
+    req: SipRequest,
+    peer: Peer,
+  ): Promise<void> {
+    const carrierName = otherLeg(name);
+    const toTag = token();
+    const old = legOf(call, name);
+    const res = await this.#reofferLeg(call, carrierName, name, req.body);
+    if (!res || res.status >= 300) {
+      txn.respond(buildResponse(req, res?.status ?? 503, res?.reason ?? 'Carrier Unreachable', { toTag }));
+      return;
+    }
+    let answer = res.body.length ? await this.#media.answer(this.#mediaRef(call, carrierName), res.body) : res.body;
+    answer = toTeamsSdp(answer, old?.lastSdp);
+    const user = name === 'outbound' ? call.caller : call.callee;
+    const contact = teamsContact(user, req.uri.host.toLowerCase(), peer.localPort ?? 5061);
+    const leg: Leg = {
+      side: 'teams',
+      dialog: uasDialog(req, toTag, true),
+      contact,
+      transport: 'TLS',
+      lastSdp: answer,
+      ...(peer.connectionId ? { connectionId: peer.connectionId } : {}),
+    };
+    this.#swapTeamsLeg(call, name, leg);
+    txn.respond(
+      buildResponse(req, 200, 'OK', {
+        toTag,
+        headers: [
+          { name: 'Contact', value: contact },
+          { name: 'Allow', value: TEAMS_ALLOW },
+        ],
+        ...(answer.length ? { contentType: 'application/sdp', body: answer } : {}),
+      }),
+    );
+    this.#log(call).info('INVITE with Replaces: Teams leg replaced');
+    // RFC 3891 §3: the replaced dialog is ended by the UA that accepted the replacement.
+    if (old?.dialog) {
+      void this.#sendOnLeg(call, old, 'BYE', {}).then(() =>
+        this.#retired.delete(`${old.dialog!.callId}|${old.dialog!.localTag}`),
+      );
+    }
   }
 
   /** Teams-facing OPTIONS answers carry the Contact Teams pinged (O4.5). */

@@ -34,6 +34,16 @@ export interface Leg {
   connectionId?: string;
   /** A re-INVITE we sent on this leg and have not seen a final answer for (glare → 491). */
   inviteInProgress?: boolean;
+  /** The last SDP we sent on this leg (session refreshes resend it; Teams' hold rewrite keeps its address). */
+  lastSdp?: Buffer;
+  /** A 2xx offer (answer to a re-INVITE without SDP) we relayed: its ACK, with the answer, goes to this leg. */
+  pendingAck?: { cseq: number; target: Peer };
+}
+
+/** RFC 4028 state of one leg: the negotiated interval and whether we are its refresher. */
+export interface LegSessionTimer {
+  interval: number;
+  weRefresh: boolean;
 }
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'confirmed' | 'ended';
@@ -62,6 +72,8 @@ export interface Call {
     attemptNo: number;
     /** We already answered a 401/407 on this attempt (a second challenge is a failure). */
     authTried?: boolean;
+    /** We already retried this attempt after a 422 (RFC 4028 §7.4: once, at the larger Min-SE). */
+    seRetried?: boolean;
     txn: ClientTransaction<Peer>;
     target: AttemptTarget;
     leg: Leg;
@@ -78,7 +90,18 @@ export interface Call {
   cancelled: boolean;
   /** Set when the reason is more specific than the SIP status says (e.g. a route policy block). */
   disposition?: Disposition;
-  lastStatus?: { status: number; reason: string };
+  lastStatus?: { status: number; reason: string; reasonHeader?: string | undefined };
+  /** Session timers per leg (RFC 4028), and their refresh/expiry timers (kept apart from the call's setup timers). */
+  sessionTimers?: Partial<Record<LegName, LegSessionTimer>>;
+  legTimers?: Map<string, NodeJS.Timeout>;
+  /** The caller asked for privacy (Privacy: id). */
+  privacy?: boolean;
+  /** Provisional responses relayed on the inbound leg (the first-18x-only policy toward carriers). */
+  provisionalsRelayed?: number;
+  /** A REFER from Teams is being carried out (M5.25). */
+  transferring?: boolean;
+  /** In-dialog sends (NOTIFYs) on a leg keep their order. */
+  sendChain?: Promise<void>;
 }
 
 export function otherLeg(name: LegName): LegName {

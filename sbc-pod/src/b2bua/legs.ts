@@ -20,10 +20,13 @@ export interface InDialogOptions {
 export class LegSender {
   #stack: SipStack;
   #hosts: Map<string, string>;
+  #resolver: ((host: string) => Promise<string>) | undefined;
 
-  constructor(stack: SipStack, hosts: Map<string, string>) {
+  /** `resolver` (e.g. a TTL cache over the hosts stub and DNS, T1.11) replaces the default lookup. */
+  constructor(stack: SipStack, hosts: Map<string, string>, resolver?: (host: string) => Promise<string>) {
     this.#stack = stack;
     this.#hosts = hosts;
+    this.#resolver = resolver;
   }
 
   request(leg: Leg, method: string, lines: InDialogLines, opts: InDialogOptions = {}): SipRequest {
@@ -75,6 +78,7 @@ export class LegSender {
   async resolve(host: string): Promise<string> {
     const bare = host.startsWith('[') ? host.slice(1, -1) : host;
     if (isIP(bare)) return bare;
+    if (this.#resolver) return this.#resolver(bare);
     const mapped = this.#hosts.get(bare.toLowerCase());
     if (mapped) return mapped;
     return (await lookup(bare)).address;

@@ -30,6 +30,25 @@ export interface Settings {
   mediaUrl?: string;
   adminToken?: string;
   logLevel: string;
+  /** OPTIONS keep-alive interval toward each Teams target (O4.3: at most 60 s). */
+  teamsOptionsIntervalMs: number;
+  /** How long a resolved Teams FQDN is cached before it is looked up again (T1.11: at most 15 min). */
+  teamsDnsTtlMs: number;
+  /** Teams' client certificate: 'request' (checked and logged) or 'require' (refused unless trusted, T1.6). */
+  teamsVerify: 'request' | 'require';
+  /** SANs a required Teams client certificate must carry one of (T1.6). */
+  teamsSans: string[];
+  /** No provisional from a Teams target within this long → the next target (0 = off). */
+  teamsFailoverMs: number;
+  /** Send Teams a 180 after this long when the carrier has sent no provisional yet (M5.19; 0 = off). */
+  teamsEarlyRingingMs: number;
+  /** Session-Expires we ask for and the smallest we accept (RFC 4028). */
+  sessionExpiresS: number;
+  sessionMinSeS: number;
+  /** Provisional responses toward carriers (M5.10): all, only the first, or 183 turned into 180. */
+  carrierProvisional: 'all' | 'first' | '183-as-180';
+  /** Trunk ids (namespace/name) trusted with the caller's identity under Privacy: id (RFC 3325). */
+  trustedTrunks: string[];
 }
 
 export class SettingsError extends Error {
@@ -111,6 +130,65 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
   mediaUrl: { env: 'SWITCHBOARD_MEDIA_URL', flag: 'media-url', help: 'media pod control API URL (sbc pods)' },
   adminToken: { env: 'SWITCHBOARD_ADMIN_TOKEN', flag: 'admin-token', help: 'bearer token for the admin API' },
   logLevel: { env: 'SWITCHBOARD_LOG_LEVEL', flag: 'log-level', help: 'pino level: trace … fatal', default: 'info' },
+  teamsOptionsIntervalMs: {
+    env: 'SWITCHBOARD_TEAMS_OPTIONS_INTERVAL',
+    flag: 'teams-options-interval',
+    help: 'seconds between OPTIONS keep-alives to each Teams target (≤ 60)',
+    default: '30',
+  },
+  teamsDnsTtlMs: {
+    env: 'SWITCHBOARD_TEAMS_DNS_TTL',
+    flag: 'teams-dns-ttl',
+    help: 'seconds a resolved Teams FQDN is cached (≤ 900)',
+    default: '300',
+  },
+  teamsVerify: {
+    env: 'SWITCHBOARD_TEAMS_VERIFY',
+    flag: 'teams-verify',
+    help: 'request | require: refuse Teams-range peers without a trusted client certificate',
+    default: 'request',
+  },
+  teamsSans: {
+    env: 'SWITCHBOARD_TEAMS_SANS',
+    flag: 'teams-sans',
+    help: 'comma list of SANs a required Teams client certificate must carry one of',
+    default: 'sip.pstnhub.microsoft.com',
+  },
+  teamsFailoverMs: {
+    env: 'SWITCHBOARD_TEAMS_FAILOVER_TIMER',
+    flag: 'teams-failover-timer',
+    help: 'seconds without a provisional from a Teams target before the next is tried (0 = off)',
+    default: '10',
+  },
+  teamsEarlyRingingMs: {
+    env: 'SWITCHBOARD_TEAMS_EARLY_RINGING',
+    flag: 'teams-early-ringing',
+    help: 'seconds after which Teams gets a 180 when the carrier has sent none (0 = off)',
+    default: '5',
+  },
+  sessionExpiresS: {
+    env: 'SWITCHBOARD_SESSION_EXPIRES',
+    flag: 'session-expires',
+    help: 'Session-Expires seconds asked for on outbound legs (RFC 4028)',
+    default: '1800',
+  },
+  sessionMinSeS: {
+    env: 'SWITCHBOARD_SESSION_MIN_SE',
+    flag: 'session-min-se',
+    help: 'smallest Session-Expires accepted (422 below it)',
+    default: '90',
+  },
+  carrierProvisional: {
+    env: 'SWITCHBOARD_CARRIER_PROVISIONAL',
+    flag: 'carrier-provisional',
+    help: 'all | first | 183-as-180: provisional responses relayed toward carriers',
+    default: 'first',
+  },
+  trustedTrunks: {
+    env: 'SWITCHBOARD_TRUSTED_TRUNKS',
+    flag: 'trusted-trunks',
+    help: 'comma list of trunk ids (namespace/name) that get P-Asserted-Identity under Privacy: id',
+  },
 };
 
 /** Parse `--flag value` / `--flag=value` pairs; unknown flags are an error so typos are not silently ignored. */
@@ -178,7 +256,41 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
       throw new SettingsError(`SWITCHBOARD_HOSTS: expected name=address, got "${pair}"`);
     hosts.set(pair.slice(0, eq).toLowerCase(), pair.slice(eq + 1));
   }
+  const seconds = (key: keyof Settings, max: number): number => {
+    const v = Number(raw(key));
+    if (!Number.isFinite(v) || v < 0 || v > max) {
+      throw new SettingsError(`${SETTINGS[key].env}: expected seconds between 0 and ${max}, got "${raw(key)}"`);
+    }
+    return Math.round(v * 1000);
+  };
+  const teamsVerify = raw('teamsVerify');
+  if (teamsVerify !== 'request' && teamsVerify !== 'require') {
+    throw new SettingsError(`SWITCHBOARD_TEAMS_VERIFY: expected request or require, got "${teamsVerify}"`);
+  }
+  const carrierProvisional = raw('carrierProvisional');
+  if (carrierProvisional !== 'all' && carrierProvisional !== 'first' && carrierProvisional !== '183-as-180') {
+    throw new SettingsError(
+      `SWITCHBOARD_CARRIER_PROVISIONAL: expected all, first or 183-as-180, got "${carrierProvisional}"`,
+    );
+  }
+  const teamsOptionsIntervalMs = seconds('teamsOptionsIntervalMs', 60);
+  if (teamsOptionsIntervalMs === 0) throw new SettingsError('SWITCHBOARD_TEAMS_OPTIONS_INTERVAL: must be above 0');
+  const sessionExpiresS = Math.round(seconds('sessionExpiresS', 86_400) / 1000);
+  const sessionMinSeS = Math.round(seconds('sessionMinSeS', 86_400) / 1000);
+  if (sessionMinSeS < 1 || sessionExpiresS < sessionMinSeS) {
+    throw new SettingsError('SWITCHBOARD_SESSION_EXPIRES must be at least SWITCHBOARD_SESSION_MIN_SE (≥ 1)');
+  }
   return {
+    teamsOptionsIntervalMs,
+    teamsDnsTtlMs: seconds('teamsDnsTtlMs', 900),
+    teamsVerify,
+    teamsSans: list(raw('teamsSans')!),
+    teamsFailoverMs: seconds('teamsFailoverMs', 600),
+    teamsEarlyRingingMs: seconds('teamsEarlyRingingMs', 600),
+    sessionExpiresS,
+    sessionMinSeS,
+    carrierProvisional,
+    trustedTrunks: list(raw('trustedTrunks') ?? ''),
     manifests: raw('manifests')!,
     sipListen,
     adminListen: hostPort('SWITCHBOARD_ADMIN_LISTEN', raw('adminListen')!),

@@ -15,6 +15,8 @@ import type { Settings } from '../config/settings.ts';
 import type { ConfigSource, Snapshot } from '../config/source/index.ts';
 import type { Logger } from '../log.ts';
 import type { CertificateEntry } from '../sip/transport/index.ts';
+import { TeamsKeepAlive } from '../teams/keepalive.ts';
+import { CachingResolver } from '../teams/resolver.ts';
 import { SecretStore } from '../trunks/credentials.ts';
 import { TrunkHealth } from '../trunks/health.ts';
 import { TrunkRegistrations } from '../trunks/registration.ts';
@@ -28,6 +30,10 @@ export interface SignallingPod {
   secrets: SecretStore;
   health: TrunkHealth;
   registrations: TrunkRegistrations;
+  /** OPTIONS keep-alive and health of the Teams targets (O4.3). */
+  teams: TeamsKeepAlive;
+  /** Name resolution for Teams FQDNs with a TTL (T1.11). */
+  resolver: CachingResolver;
   close(): Promise<void>;
 }
 
@@ -39,7 +45,7 @@ export interface StartSignallingPodOptions {
   bootstrapCertificates?: CertificateEntry[];
   media?: MediaAnchor;
   /** B2BUA timers (defaults: 180 s no-answer; no Teams failover timer). Tests shorten them. */
-  timers?: { noAnswerMs?: number; teamsFailoverMs?: number };
+  timers?: { noAnswerMs?: number; teamsFailoverMs?: number; teamsEarlyRingingMs?: number };
   /** Where credentials come from; default: Secret manifests under settings.manifests. */
   secrets?: SecretStore;
 }
@@ -106,17 +112,28 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
       activeCalls: b2buaRef.b2bua?.activeCallsByTenant() ?? {},
       calls: b2buaRef.b2bua?.counters ?? {},
       trunkHealth: health.status(),
+      teamsHealth: teams.status(),
       registrations: registrations.status(),
     }),
   });
   const health = new TrunkHealth({ stack: element.stack, resolve });
   const registrations = new TrunkRegistrations({ stack: element.stack, credentials: secrets, resolve });
   health.on('change', (c) => logger.info(c, 'trunk target health changed'));
+  const resolver = new CachingResolver({ hosts: settings.hosts, ttlMs: settings.teamsDnsTtlMs });
+  const teamsTargets = parseTeamsTargets(settings.teamsTargets);
+  const teams = new TeamsKeepAlive({
+    stack: element.stack,
+    targets: teamsTargets,
+    resolve: (h) => resolver.resolve(h),
+    contactHost: () => settings.baseDomain ?? live?.compiled.baseDomain ?? undefined,
+    intervalMs: settings.teamsOptionsIntervalMs,
+  });
+  teams.on('change', (c) => logger.info(c, 'Teams target health changed'));
   registrations.on('failed', (f) => logger.warn(f, 'trunk registration failed'));
   const b2bua = new B2bua({
     stack: element.stack,
     routing: () => live?.compiled,
-    teamsTargets: parseTeamsTargets(settings.teamsTargets),
+    teamsTargets,
     teamsSources: settings.teamsSources,
     hosts: settings.hosts,
     cdr: cdr.sink,
@@ -124,7 +141,14 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     podName: settings.podName,
     ...(opts.media ? { media: opts.media } : {}),
     ...(opts.timers?.noAnswerMs ? { noAnswerMs: opts.timers.noAnswerMs } : {}),
-    ...(opts.timers?.teamsFailoverMs ? { teamsFailoverMs: opts.timers.teamsFailoverMs } : {}),
+    teamsFailoverMs: opts.timers?.teamsFailoverMs ?? settings.teamsFailoverMs,
+    teamsEarlyRingingMs: opts.timers?.teamsEarlyRingingMs ?? settings.teamsEarlyRingingMs,
+    teamsHealth: teams,
+    resolve: (h) => resolver.resolve(h),
+    teamsVerify: { require: settings.teamsVerify === 'require', sans: settings.teamsSans },
+    sessionTimer: { expiresS: settings.sessionExpiresS, minSeS: settings.sessionMinSeS },
+    carrierProvisional: () => settings.carrierProvisional,
+    trustedTrunks: new Set(settings.trustedTrunks),
     draining: () => draining,
     credentials: secrets,
     health,
@@ -136,7 +160,12 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     live = snap;
     health.configure(snap.config.trunks);
     registrations.configure(snap.config.trunks);
-    if (certsChanged) element.stack.transport.setCertificates(snap.certificates);
+    if (certsChanged) {
+      element.stack.transport.setCertificates(snap.certificates);
+      // T1.15: connections that presented the old certificate are closed (gracefully) so peers see the new one.
+      const closed = element.stack.transport.closeConnectionsUsingStaleCertificates();
+      if (closed > 0) logger.info({ closed }, 'closed connections that used a replaced certificate');
+    }
     for (const p of snap.problems) logger.warn({ problem: p }, 'config problem (the rest is live)');
     logger.info({ version: snap.config.version, tenants: snap.config.tenants.length }, 'config live');
     element.setReady(true);
@@ -144,6 +173,7 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
   source.on('snapshot', apply);
   if (live) apply(live);
   else element.setReady(false, 'no valid configuration loaded yet');
+  teams.start();
   return {
     element,
     b2bua,
@@ -151,8 +181,11 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     secrets,
     health,
     registrations,
+    teams,
+    resolver,
     async close() {
       draining = true;
+      teams.close();
       health.close();
       registrations.close();
       element.setReady(false, 'shutting down');
