@@ -218,7 +218,9 @@ describe('real timers', () => {
     });
     assert.equal(outcome, 'timeout');
     assert.ok(Date.now() - start >= 120);
-    assert.ok(sends.length >= 5, `retransmitted ${sends.length} times`);
+    // Timer E fires before Timer F even when a loaded machine stalls the loop past both, so at least one
+    // retransmission always happens; how many more depends on the machine, not on the code.
+    assert.ok(sends.length >= 2, `retransmitted ${sends.length - 1} times`);
     assert.equal(layer.size(), 0);
   });
 });
