@@ -86,6 +86,28 @@ describe('chart files', () => {
   });
 });
 
+describe('Grafana dashboard', () => {
+  test('the chart ships the dashboard the metrics tests check, unchanged, in a sidecar-labelled ConfigMap', async () => {
+    const source = readFileSync(
+      join(repoRoot, 'sbc-pod', 'src', 'telemetry', 'dashboards', 'switchboard-grafana.json'),
+      'utf8',
+    );
+    const shipped = readFileSync(join(chartDir, 'dashboards', 'switchboard.json'), 'utf8');
+    assert.equal(
+      shipped,
+      source,
+      'charts/switchboard/dashboards/switchboard.json differs: cp sbc-pod/src/telemetry/dashboards/switchboard-grafana.json charts/switchboard/dashboards/switchboard.json',
+    );
+    const objs = await render([]);
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && String(o.metadata.name).endsWith('-dashboard'));
+    assert.ok(cm, 'a dashboard ConfigMap');
+    assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
+    assert.deepEqual(JSON.parse(cm.data['switchboard.json']), JSON.parse(source));
+    const off = await render([], ['metrics.grafanaDashboard.enabled=false']);
+    assert.ok(!off.some((o) => o.kind === 'ConfigMap' && String(o.metadata.name).endsWith('-dashboard')));
+  });
+});
+
 describe('helm lint --strict', () => {
   for (const [name, files] of Object.entries(VALUES)) {
     test(`${name} values`, async () => {

@@ -42,10 +42,15 @@ export function configSourceFor(settings: Settings, certificates?: CertificatePr
   if (process.env.SWITCHBOARD_CONFIG_SOURCE === 'kubernetes') {
     return new KubernetesSource({
       namespace: process.env.SWITCHBOARD_NAMESPACE || 'switchboard-system',
+      // A pod loads only its signalling pool's tenants (regulated customers get dedicated pods).
+      signallingPool: settings.signallingPool,
       ...opts,
     });
   }
-  if (settings.configDir) return new RenderedDirectorySource(settings.configDir, opts);
+  if (settings.configDir) {
+    return new RenderedDirectorySource(settings.configDir, { ...opts, signallingPool: settings.signallingPool });
+  }
+  // Local mode renders every pool: one process serves them all.
   return new ManifestDirectorySource(settings.manifests, {
     ...opts,
     ...(settings.baseDomain ? { baseDomain: settings.baseDomain } : {}),

@@ -1,5 +1,7 @@
 // Load generator for relay.bench.ts, run in a child process (the other core): sends 172-byte G.711 RTP (or SRTP)
 // packets to the relay with a bounded number in flight, and counts what comes back out of the relay at its sink.
+// Paced mode ('paced'): N streams at `pps` each (G.711: 50), each to its own relay port with its own SSRC and
+// sequence, spread evenly over time (not in 20 ms bursts); 'stop' reports how many were sent and received.
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { SrtpContext } from '../src/srtp/context.ts';
@@ -58,7 +60,7 @@ function pump(): void {
 
 sink.on('message', () => {
   received++;
-  pump();
+  if (!pacedTimer) pump();
 });
 
 let lastReceived = 0;
@@ -71,8 +73,48 @@ setInterval(() => {
   lastReceived = received;
 }, 20).unref();
 
-process.on('message', (m: Start | { type: 'stop' | 'count' | 'exit' }) => {
-  if (m.type === 'start') {
+interface Paced {
+  type: 'paced';
+  ports: number[];
+  pps: number;
+}
+
+let pacedTimer: NodeJS.Timeout | undefined;
+let pacedSent = 0;
+
+function startPaced(m: Paced): void {
+  const n = m.ports.length;
+  const seqs = new Uint16Array(n);
+  let next = 0;
+  const rate = (n * m.pps) / 1000; // packets per ms, all streams
+  const t0 = performance.now();
+  pacedSent = 0;
+  received = 0;
+  pacedTimer = setInterval(() => {
+    const due = Math.floor((performance.now() - t0) * rate);
+    while (pacedSent < due) {
+      const i = next;
+      next = next + 1 === n ? 0 : next + 1;
+      const b = Buffer.allocUnsafe(172);
+      b[0] = 0x80;
+      b[1] = 0;
+      const q = seqs[i]!;
+      seqs[i] = q + 1;
+      b.writeUInt16BE(q, 2);
+      b.writeUInt32BE((q * 160) >>> 0, 4);
+      b.writeUInt32BE(0x10000 + i, 8);
+      payload.copy(b, 12);
+      sender.send(b, m.ports[i]!, '127.0.0.1');
+      pacedSent++;
+    }
+  }, 1);
+}
+
+process.on('message', (m: Start | Paced | { type: 'stop' | 'count' | 'exit' }) => {
+  if (m.type === 'paced') {
+    startPaced(m);
+    process.send!({ type: 'prepared' });
+  } else if (m.type === 'start') {
     target = m.port;
     window = m.window;
     ctx = m.srtp
@@ -90,6 +132,13 @@ process.on('message', (m: Start | { type: 'stop' | 'count' | 'exit' }) => {
     pump();
   } else if (m.type === 'stop') {
     running = false;
+    if (pacedTimer) {
+      clearInterval(pacedTimer);
+      pacedTimer = undefined;
+      // Let the last packets through the relay before counting.
+      setTimeout(() => process.send!({ type: 'stopped', received, sent: pacedSent, cpu: process.cpuUsage() }), 300);
+      return;
+    }
     process.send!({ type: 'stopped', received });
   } else if (m.type === 'count') {
     process.send!({ type: 'count', received });

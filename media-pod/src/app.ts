@@ -85,6 +85,24 @@ export async function startMediaPod(o: MediaPodOptions = {}): Promise<MediaPod> 
     ajv: { customOptions: { removeAdditional: false } },
   });
   registerRoutes(app, engine, pools);
+  // Prometheus text on /metrics (issue [9/10]: every pod): sessions, port pool use, store errors. Labels: pool only.
+  app.get('/metrics', async (_req, reply) => {
+    const lines = [
+      '# HELP switchboard_media_sessions Media sessions (calls) anchored on this pod',
+      '# TYPE switchboard_media_sessions gauge',
+      `switchboard_media_sessions ${engine.sessions.size}`,
+      '# HELP switchboard_media_store_errors_total Session store (Redis) operations that failed',
+      '# TYPE switchboard_media_store_errors_total counter',
+      `switchboard_media_store_errors_total ${engine.storeErrors}`,
+      '# HELP switchboard_media_ports_used RTP ports in use, by pool',
+      '# TYPE switchboard_media_ports_used gauge',
+      ...pools.pools.map((p) => `switchboard_media_ports_used{pool="${p.name}"} ${p.used}`),
+      '# HELP switchboard_media_ports_available RTP ports free, by pool',
+      '# TYPE switchboard_media_ports_available gauge',
+      ...pools.pools.map((p) => `switchboard_media_ports_available{pool="${p.name}"} ${p.available}`),
+    ];
+    return reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
+  });
   let url: string;
   try {
     url = await app.listen({ host: o.apiHost ?? '127.0.0.1', port: o.apiPort ?? 0 });

@@ -47,6 +47,9 @@ export async function run(args: string[]): Promise<number> {
     });
     const pod = {
       close: async () => {
+        // SIGINT/SIGTERM drains first: new calls get 503, live ones finish (or, with a Redis URL shared with another
+        // local sbc, are handed over to it) within SWITCHBOARD_DRAIN_SECONDS.
+        await signalling.drain();
         await signalling.close();
         await media.close();
       },

@@ -21,8 +21,13 @@ export async function run(args: string[]): Promise<number> {
       ...(settings.mediaUrl ? { media: new MediaPodAnchor({ url: settings.mediaUrl }) } : {}),
     });
     if (!settings.mediaUrl) logger.warn('SWITCHBOARD_MEDIA_URL unset: SDP is relayed unchanged, media is not anchored');
+    // SIGTERM = drain (DESIGN.md §8): not ready, new INVITEs 503, live calls finish or are handed over to the other
+    // pods through Redis, then exit (at the latest after SWITCHBOARD_DRAIN_SECONDS).
     return await runUntilSignal(
-      () => pod.close(),
+      async () => {
+        await pod.drain();
+        await pod.close();
+      },
       (m) => logger.info(m),
     );
   } catch (err) {

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MediaAnchor } from '../../../sbc-pod/src/b2bua/media.ts';
 import type { Cdr } from '../../../sbc-pod/src/cdr/record.ts';
+import { assertValidCdr } from '../../../sbc-pod/src/cdr/schema/validate.ts';
 import { loadSettings, type Settings } from '../../../sbc-pod/src/config/settings.ts';
 import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
-import { createLogger } from '../../../sbc-pod/src/log.ts';
+import { createLogger, type Logger } from '../../../sbc-pod/src/log.ts';
 import { type SignallingPod, startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
 import { createTeamsPki, type TeamsPki } from '../harness/pki.ts';
 import { freeUdpTcpPort } from '../harness/ports.ts';
@@ -176,6 +177,8 @@ export interface FixtureOptions {
   udpPort?: number;
   /** Anchor media through this MediaAnchor (e.g. a MediaPodAnchor on a media pod the test started). */
   media?: MediaAnchor;
+  /** The pod's logger (default: silent, or SWITCHBOARD_TEST_LOG's level). */
+  logger?: Logger;
 }
 
 export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> {
@@ -225,7 +228,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
   const source = new ManifestDirectorySource(manifestsDir, { baseDomain: BASE, certificates: () => certificates });
   const pod = await startSignallingPod({
     settings,
-    logger: createLogger(process.env.SWITCHBOARD_TEST_LOG ?? 'silent'),
+    logger: opts.logger ?? createLogger(process.env.SWITCHBOARD_TEST_LOG ?? 'silent'),
     source,
     bootstrapCertificates: certificates,
     ...(opts.timers ? { timers: opts.timers } : {}),
@@ -236,15 +239,22 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
   const tlsPort = listeners.find((l) => l.transport === 'TLS')!.port;
   sim.sbc = { host: '127.0.0.1', port: tlsPort };
   for (const fqdn of [BASE, CONTOSO, FABRIKAM]) sim.sbcHosts[fqdn] = '127.0.0.1';
+  // Every CDR a test reads is checked against the CDR v1 JSON Schema (docs/cdr.md): an invalid one fails the test.
   const cdrs = (): Cdr[] => {
+    let text: string;
     try {
-      return readFileSync(cdrFile, 'utf8')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => JSON.parse(l) as Cdr);
+      text = readFileSync(cdrFile, 'utf8');
     } catch {
       return [];
     }
+    return text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => {
+        const cdr = JSON.parse(l) as Cdr;
+        assertValidCdr(cdr);
+        return cdr;
+      });
   };
   return {
     pki,

@@ -1,6 +1,9 @@
 // A private redis-server per test suite: free loopback port, no persistence, stopped after the suite.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freeTcpPort } from './ports.ts';
 
 export interface RedisServer {
@@ -18,10 +21,24 @@ export function redisServerPath(): string {
   return found;
 }
 
-function launch(bin: string, port: number): Promise<ChildProcess> {
+function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
+  // A private --dir: no dump file from another server is ever loaded, and none is left in the caller's cwd.
   const child = spawn(
     bin,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--dir',
+      dir,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return new Promise((resolve, reject) => {
@@ -59,15 +76,19 @@ async function terminate(child: ChildProcess): Promise<void> {
 export async function startRedis(): Promise<RedisServer> {
   const bin = redisServerPath();
   const port = await freeTcpPort();
-  let child = await launch(bin, port);
+  const dir = mkdtempSync(join(tmpdir(), 'redis-'));
+  let child = await launch(bin, port, dir);
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    stop: () => terminate(child),
+    async stop() {
+      await terminate(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
     async restart() {
       child.kill('SIGKILL');
       await once(child, 'exit').catch(() => {});
-      child = await launch(bin, port);
+      child = await launch(bin, port, dir);
     },
   };
 }

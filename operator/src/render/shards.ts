@@ -43,6 +43,8 @@ export interface ShardRef {
   /** contentHash of the shard's data. */
   hash: string;
   documents: number;
+  /** Tenant shards: the signalling pool of every tenant in it (manifests before this field: parsed from the name). */
+  pool?: string;
 }
 
 export interface ConfigManifest {
@@ -159,6 +161,7 @@ export function shardConfig(
       role: s.labels[ROLE_LABEL] as ShardRole,
       hash: s.hash,
       documents: Object.keys(s.data).length,
+      ...(s.labels[POOL_LABEL] !== undefined ? { pool: s.labels[POOL_LABEL] } : {}),
     })),
   };
   // The manifest's hash ignores generatedAt, so a re-render of an unchanged world writes nothing.
@@ -182,11 +185,36 @@ export type AssembleResult =
       pending: boolean;
     };
 
+/** The signalling pool of a tenant shard: the manifest's `pool`, else from `switchboard-config-tenants-<pool>-<K>-<i>`. */
+export function shardPool(ref: ShardRef): string | undefined {
+  if (ref.role !== 'tenants') return undefined;
+  if (ref.pool !== undefined) return ref.pool;
+  return new RegExp(`^${MANIFEST_NAME}-tenants-(.+)-\\d+-\\d+$`).exec(ref.name)?.[1];
+}
+
+/** Label selectors for a pod of one signalling pool: its own tenant shards, and the shards shared by every pool. */
+export function poolSelectors(pool: string): { pool: string; shared: string } {
+  return {
+    pool: `${CONFIG_LABEL}=${CONFIG_LABEL_VALUE},${POOL_LABEL}=${pool}`,
+    shared: `${CONFIG_LABEL}=${CONFIG_LABEL_VALUE},!${POOL_LABEL}`,
+  };
+}
+
+export interface AssembleOptions {
+  /**
+   * Assemble for one signalling pool: tenant shards of other pools are skipped (they need not be present) and
+   * tenants of other pools are left out. Unset: every pool.
+   */
+  signallingPool?: string | undefined;
+}
+
 /** Rebuild the RenderedConfig from the manifest data and the shard data by name (not validated here). */
 export function assembleConfig(
   manifestData: Record<string, string> | undefined,
   shardData: ReadonlyMap<string, Record<string, string> | undefined>,
+  opts: AssembleOptions = {},
 ): AssembleResult {
+  const onlyPool = opts.signallingPool;
   const text = manifestData?.[MANIFEST_KEY];
   if (text === undefined) return { ok: false, pending: true, reason: `ConfigMap ${MANIFEST_NAME} not found` };
   let manifest: ConfigManifest;
@@ -209,6 +237,7 @@ export function assembleConfig(
   const tenants: TenantConfig[] = [];
   const trunks: TrunkConfig[] = [];
   for (const ref of manifest.shards) {
+    if (onlyPool !== undefined && ref.role === 'tenants' && shardPool(ref) !== onlyPool) continue;
     const data = shardData.get(ref.name);
     if (!data) return { ok: false, pending: true, reason: `waiting for shard ConfigMap ${ref.name}` };
     const hash = contentHash(data);
@@ -218,7 +247,8 @@ export function assembleConfig(
     for (const [key, value] of Object.entries(data)) {
       try {
         const doc = JSON.parse(value) as TenantConfig & TrunkConfig;
-        (ref.role === 'trunks' ? trunks : tenants).push(doc);
+        if (ref.role === 'trunks') trunks.push(doc);
+        else if (onlyPool === undefined || doc.signallingPool === onlyPool) tenants.push(doc);
       } catch (err) {
         return { ok: false, pending: false, reason: `shard ${ref.name} key ${key}: ${(err as Error).message}` };
       }

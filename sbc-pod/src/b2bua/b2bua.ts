@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { TenantConfig, TrunkConfig } from '../../../crds/src/render/config-types.ts';
+import type { AdmissionController } from '../admission/admission.ts';
 import { NonceIssuer } from '../auth/digest.ts';
-import type { Disposition } from '../cdr/record.ts';
+import type { Cdr, Disposition } from '../cdr/record.ts';
 import type { CdrSink } from '../cdr/sinks.ts';
 import type { CompiledConfig } from '../config/compiled.ts';
 import type { Logger } from '../log.ts';
@@ -30,6 +31,10 @@ import {
   type ServerInviteTransaction,
   type ServerTransaction,
 } from '../sip/transaction/index.ts';
+import { callToStored, storedToCall } from '../state/snapshot.ts';
+import type { DeadlineKind, DialogStore, StoredCall } from '../state/store.ts';
+import type { SbcMetrics } from '../telemetry/metrics.ts';
+import { ATTR, type CallStep, type CallTracing } from '../telemetry/tracing.ts';
 import type { CredentialLookup } from '../trunks/credentials.ts';
 import { type AttemptTarget, type Call, type Leg, type LegName, legOf, otherLeg } from './call.ts';
 import { buildCdr, type CallEnd } from './cdr.ts';
@@ -47,7 +52,7 @@ import { type MediaAnchor, type MediaCallRef, passthroughMedia } from './media.t
 import { authenticatedRetry } from './outbound-auth.ts';
 import { relayStatus, shouldFailover } from './outcome.ts';
 import { reasonTowardCarrier, statusFromCarrier } from './q850.ts';
-import { sendrecvSdp, toTeamsSdp } from './sdp-policy.ts';
+import { answeredCodec, sendrecvSdp, toTeamsSdp } from './sdp-policy.ts';
 import {
   answerSessionTimer,
   expiryAfterMs,
@@ -118,6 +123,29 @@ export interface B2buaOptions {
   carrierProvisional?: (trunk: TrunkConfig | undefined) => 'all' | 'first' | '183-as-180';
   /** Trunk ids that are trusted with the caller's identity under Privacy: id (RFC 3325). */
   trustedTrunks?: Set<string>;
+  /** Admission control (tenant and trunk limits, DESIGN.md §6); absent = every call is admitted. */
+  admission?: Pick<AdmissionController, 'admit'>;
+  /** Call metrics (attempts, answers, ends, outbound attempts, admission refusals). */
+  metrics?: SbcMetrics;
+  /** Per-call trace spans. */
+  tracing?: CallTracing;
+  /** Rate a CDR under its tenant's plan before it is written. */
+  rate?: (cdr: Cdr, tenant: TenantConfig) => Cdr;
+  /** Told of refusals that count against the source (403s, unknown sources) so repeat offenders get blocked. */
+  protection?: { recordBad(source: string, reason: 'unknown-source' | 'unauthorised' | 'forbidden'): boolean };
+  /** Per-call SIP trace: told of the Call-ID of every leg of a call. */
+  sipTrace?: { watch(tenant: string, callId: string, initial?: SipRequest): void };
+  /**
+   * Dialog store (DESIGN.md §8): every call's state is written there before a response that depends on it leaves,
+   * so any pod can carry on a call another set up. Shared (Redis) stores also hand deadlines to surviving pods.
+   */
+  store?: DialogStore;
+  /** While a shared store is down: refuse new calls with 503 (default) or admit them without replication. */
+  storePolicy?: 'refuse' | 'admit';
+  /** A survivor acts on a deadline this long after it passed unrenewed (default 2000 ms). */
+  timerGraceMs?: number;
+  /** How often a pod looks for due deadlines in a shared store (default 500 ms). */
+  timerPollMs?: number;
 }
 
 /** Microsoft's SIP proxy certificate SAN (T1.6). */
@@ -147,6 +175,8 @@ export class B2bua implements CallHandler {
   /** Teams dialogs replaced by a transfer or Replaces: Teams still BYEs them; they no longer touch the call. */
   #retired = new Map<string, Leg>();
   readonly counters = { attempts: 0, answered: 0, rejected: 0, ended: 0, cdrFailures: 0 };
+  /** The routing step of each call's trace, ended when admission starts (or the call ends). */
+  #routingSteps = new WeakMap<Call, CallStep>();
 
   constructor(options: B2buaOptions) {
     this.#o = options;
@@ -158,6 +188,7 @@ export class B2bua implements CallHandler {
       const family = isIP(net ?? '') === 6 ? 'ipv6' : 'ipv4';
       this.#teamsSources.addSubnet(net!, Number(bits ?? (family === 'ipv6' ? 128 : 32)), family);
     }
+    options.store?.onHealth((up) => this.#onStoreHealth(up));
   }
 
   activeCalls(): Call[] {
@@ -187,6 +218,10 @@ export class B2bua implements CallHandler {
         'call refused before a tenant was known',
       );
       txn.respond(buildResponse(req, status, reason, { toTag: token(), headers: extra }));
+      if (status === 403 || status === 401) {
+        const why = reason === 'Source Not Allowed' ? 'unknown-source' : status === 401 ? 'unauthorised' : 'forbidden';
+        this.#o.protection?.recordBad(peer.sourceAddress ?? peer.address, why);
+      }
     };
     const routing = this.#o.routing();
     const minSe = this.#o.sessionTimer?.minSeS ?? 90;
@@ -197,6 +232,7 @@ export class B2bua implements CallHandler {
       return;
     }
     if (this.#o.draining?.()) reject(503, 'Draining', [{ name: 'Retry-After', value: '5' }]);
+    else if (this.#storeRefuses()) reject(503, 'State Store Unavailable', [{ name: 'Retry-After', value: '5' }]);
     // M5.28: an INVITE with Replaces from Teams (call queue answer, consultative transfer) replaces a Teams leg.
     else if (fromTeams && getHeader(req, 'Replaces')) this.#inviteWithReplaces(txn, req, peer);
     // RFC 4028 §8.1 / M5.15: an interval below our Min-SE is answered 422 with ours.
@@ -259,8 +295,10 @@ export class B2bua implements CallHandler {
     if (targets.length === 0) return this.#refuse(call, 503, 'No Usable Trunk', 'failed');
     call.routeDestination = translate(callee, action.translate);
     call.targets = targets;
-    this.#armEarlyRinging(call);
-    this.#nextAttempt(call);
+    this.#admit(call, targets[0]?.trunk?.id, () => {
+      this.#armEarlyRinging(call);
+      this.#nextAttempt(call);
+    });
   }
 
   #inviteFromCarrier(
@@ -325,7 +363,103 @@ export class B2bua implements CallHandler {
     const ordered = this.#o.teamsHealth?.order(this.#o.teamsTargets) ?? this.#o.teamsTargets;
     call.targets = ordered.map((t) => ({ side: 'teams', host: t.host, port: t.port, transport: 'TLS' }));
     if (call.targets.length === 0) return this.#finishInbound(call, 503, 'No Teams Targets');
-    this.#nextAttempt(call);
+    this.#admit(call, trunk.id, () => this.#nextAttempt(call));
+  }
+
+  // ---- admission and telemetry ---------------------------------------------------------------------------
+
+  /** Admission control once the tenant and trunk are known: refused → the controller's answer and a CDR saying why. */
+  #admit(call: Call, trunk: string | undefined, go: () => void): void {
+    this.#routingSteps.get(call)?.end(trunk ? { [ATTR.trunk]: trunk } : undefined);
+    this.#countAttempt(call, trunk);
+    const admission = this.#o.admission;
+    if (!admission) return go();
+    const step = call.span?.admission();
+    const req = { tenant: call.tenant.id, callId: call.inbound.req.callId, side: call.inbound.leg.side };
+    void admission.admit(trunk === undefined ? req : { ...req, trunk }).then((result) => {
+      if (result.ok) {
+        step?.end({ 'switchboard.admission.backend': result.backend });
+        if (call.state === 'ended' || call.cancelled) return void result.release();
+        call.admission = { release: result.release, trunk };
+        return go();
+      }
+      step?.fail(result.reason, { [ATTR.reason]: result.reason });
+      this.#o.metrics?.admissionRejected(call.tenant.id, result.reason);
+      if (call.state === 'ended') return;
+      call.admissionReason = result.reason;
+      this.#log(call).info(
+        { reason: result.reason, status: result.sipStatus, backend: result.backend },
+        'call refused by admission control',
+      );
+      const retry = result.retryAfter !== undefined ? [{ name: 'Retry-After', value: String(result.retryAfter) }] : [];
+      this.#refuse(call, result.sipStatus, result.sipReason, 'admission-rejected', retry);
+    });
+  }
+
+  /** Failover to another trunk: give the old trunk's admission back and take the new one's (skip it if refused). */
+  #readmit(call: Call, target: AttemptTarget): void {
+    const held = call.admission;
+    const trunk = target.trunk!.id;
+    call.admission = undefined;
+    void held?.release();
+    const req = { tenant: call.tenant.id, trunk, callId: call.inbound.req.callId, side: call.inbound.leg.side };
+    void this.#o.admission!.admit(req).then((result) => {
+      if (call.state === 'ended' || call.cancelled) {
+        if (result.ok) void result.release();
+        return;
+      }
+      if (result.ok) {
+        call.admission = { release: result.release, trunk };
+        return this.#nextAttempt(call);
+      }
+      this.#o.metrics?.admissionRejected(call.tenant.id, result.reason);
+      this.#log(call).info({ reason: result.reason, trunk }, 'failover trunk refused by admission control');
+      call.targets.splice(call.attempt, 1);
+      call.lastStatus = { status: result.sipStatus, reason: result.sipReason };
+      this.#nextAttempt(call);
+    });
+  }
+
+  #callLabels(call: Call, trunk = call.trunk?.id): { tenant: string; direction: Call['direction']; trunk?: string } {
+    return { tenant: call.tenant.id, direction: call.direction, ...(trunk ? { trunk } : {}) };
+  }
+
+  /** One `call attempt` per call in the metrics (when routed, or when it ends without getting that far). */
+  #countAttempt(call: Call, trunk: string | undefined): void {
+    if (call.counted) return;
+    call.counted = true;
+    this.#o.metrics?.callAttempt(this.#callLabels(call, trunk));
+  }
+
+  /** The outbound attempt in progress finished (final answer, timeout, transport error). */
+  #attemptDone(call: Call, status: number): void {
+    this.#o.metrics?.outboundAttempt(call.tenant.id, call.outbound?.target.trunk?.id, status);
+    const step = call.attemptStep;
+    call.attemptStep = undefined;
+    if (!step) return;
+    if (status < 300) step.end({ [ATTR.statusCode]: status });
+    else step.fail(String(status), { [ATTR.statusCode]: status });
+  }
+
+  /** At CDR time: rating, the call-ended metrics and the end of the call's span. */
+  #finishCdr(call: Call, cdr: Cdr): Cdr {
+    let out = cdr;
+    if (this.#o.rate) {
+      try {
+        out = this.#o.rate(cdr, call.tenant);
+      } catch (err) {
+        this.#log(call).warn({ err: String(err) }, 'rating failed: CDR written unrated');
+      }
+    }
+    this.#o.metrics?.callEnded(out);
+    const attrs = {
+      [ATTR.disposition]: out.disposition,
+      [ATTR.statusCode]: out.sipCode,
+      [ATTR.attempt]: out.attempts ?? 0,
+    };
+    if (out.disposition === 'failed') call.span?.fail(out.sipReason ?? 'failed', attrs);
+    else call.span?.end(attrs);
+    return out;
   }
 
   #newCall(
@@ -368,6 +502,11 @@ export class B2bua implements CallHandler {
     this.#byInviteTxn.set(txn, call);
     this.#byDialog.set(`${req.callId}|${toTag}`, { call, leg: 'inbound' });
     this.counters.attempts++;
+    if (this.#o.tracing?.enabled) {
+      call.span = this.#o.tracing.startCallSpan(req.callId, tenant.id, { direction });
+      this.#routingSteps.set(call, call.span.routing());
+    }
+    this.#o.sipTrace?.watch(tenant.id, req.callId, req);
     this.#log(call).info({ direction, caller, callee }, 'call setup');
     return call;
   }
@@ -385,6 +524,8 @@ export class B2bua implements CallHandler {
       const last = call.lastStatus ?? { status: 503, reason: 'All Targets Failed' };
       return this.#finishInbound(call, relayStatus(last.status), last.reason, last.reasonHeader);
     }
+    const held = call.admission;
+    if (held && target.trunk && held.trunk !== target.trunk.id && this.#o.admission) return this.#readmit(call, target);
     call.attempt++;
     if (target.trunk) call.trunk = target.trunk;
     this.#sendInvite(call, target).catch((err: unknown) => {
@@ -462,7 +603,15 @@ export class B2bua implements CallHandler {
         { name: 'Supported', value: 'timer' },
       );
     }
-    const body = await this.#media.offer(this.#mediaRef(call, 'inbound'), inReq.body);
+    const mediaStep = call.span?.media();
+    let body: Buffer;
+    try {
+      body = await this.#media.offer(this.#mediaRef(call, 'inbound'), inReq.body);
+      mediaStep?.end();
+    } catch (err) {
+      mediaStep?.fail(String((err as Error)?.message ?? err));
+      throw err;
+    }
     if (call.cancelled || call.state === 'ended') return;
     const sdpOut = teams ? toTeamsSdp(body) : body;
     const spec: RequestSpec = {
@@ -483,8 +632,17 @@ export class B2bua implements CallHandler {
     const leg: Leg = { side: target.side, contact, transport: target.transport, viaHost: sentBy, lastSdp: sdpOut };
     if (teams) leg.servername = target.host;
     const attemptNo = call.attempt;
+    this.#o.sipTrace?.watch(call.tenant.id, callId);
+    call.attemptStep?.fail('abandoned');
+    call.attemptStep = call.span?.attempt(attemptNo, {
+      host: target.host,
+      port: target.port,
+      transport: target.transport,
+      trunk: target.trunk?.id,
+    });
     const txn = this.#startInviteTxn(call, req, peer, target);
     call.outbound = { req, spec, attemptNo, txn, target, leg, provisional: false };
+    void this.#replicate(call); // the CDR so far and the no-answer deadline, for a survivor; nothing waits on it
     call.state = call.state === 'routing' ? 'proceeding' : call.state;
     this.#armTimer(call, this.#o.noAnswerMs ?? 180_000, () => {
       if (call.outbound?.attemptNo === attemptNo) this.#noAnswer(call, call.outbound.txn);
@@ -618,6 +776,8 @@ export class B2bua implements CallHandler {
       out.leg.dialog.localSeq = Math.max(earlySeq, out.leg.dialog.localSeq);
       this.#ackOutbound(call, res, txn);
       call.state = 'answered';
+      const codec = res.body.length ? answeredCodec(res.body) : undefined;
+      if (codec) call.codec = codec;
       const se = parseSessionExpires(getHeader(res, 'Session-Expires'));
       if (se) {
         call.sessionTimers ??= {};
@@ -626,6 +786,8 @@ export class B2bua implements CallHandler {
       }
       call.times.answer = Date.now();
       this.counters.answered++;
+      this.#attemptDone(call, res.status);
+      this.#o.metrics?.callAnswered(this.#callLabels(call));
       this.#clearTimers(call);
       this.#byDialog.set(`${out.req.callId}|${out.leg.dialog.localTag}`, { call, leg: 'outbound' });
       this.#relayAnswer(call, res).catch((err: unknown) => this.#mediaFailed(call, err));
@@ -657,6 +819,7 @@ export class B2bua implements CallHandler {
       return;
     }
     call.lastStatus = { status, reason, reasonHeader };
+    this.#attemptDone(call, status);
     this.#clearTimers(call);
     if (call.cancelled) return; // the caller's CANCEL already ended the inbound side
     this.#log(call).info({ status, attempt: call.attempt }, 'outbound attempt failed');
@@ -690,6 +853,10 @@ export class B2bua implements CallHandler {
       headers,
       ...(body.length ? { contentType: getHeader(res, 'Content-Type') ?? 'application/sdp', body } : {}),
     });
+    // DESIGN.md §8: the dialogs are in the store before the 2xx that confirms them leaves; a write that fails ends
+    // the call cleanly (BYE to the callee, 500 to the caller) instead of leaving a call no other pod could carry on.
+    if (!(await this.#replicateAnswer(call))) return;
+    if (call.state !== 'answered') return;
     inbound.final2xx = ok;
     inbound.txn.respond(ok);
     // RFC 3261 §13.3.1.4: the UAS core retransmits the 2xx until the ACK arrives; give up after 64·T1.
@@ -788,19 +955,19 @@ export class B2bua implements CallHandler {
   }
 
   /** Refuse a call whose tenant is known: answered like any failure, and its CDR names the reason. */
-  #refuse(call: Call, status: number, reason: string, disposition: Disposition): void {
+  #refuse(call: Call, status: number, reason: string, disposition: Disposition, extra: RawHeader[] = []): void {
     call.disposition = disposition;
     this.counters.rejected++;
-    this.#finishInbound(call, status, reason);
+    this.#finishInbound(call, status, reason, undefined, extra);
   }
 
   /** Answer the inbound INVITE with a final failure and end the call. */
-  #finishInbound(call: Call, status: number, reason: string, reasonHeader?: string): void {
+  #finishInbound(call: Call, status: number, reason: string, reasonHeader?: string, extra: RawHeader[] = []): void {
     if (call.state === 'ended') return;
     const inbound = call.inbound;
     // M5.13/M5.14: toward a carrier a failure carries its Q.850 cause (486 → 17, Teams' own cause when given);
     // toward Teams a carrier's Q.850 cause picks the status.
-    const headers: RawHeader[] = [];
+    const headers: RawHeader[] = [...extra];
     if (inbound.leg.side === 'carrier' && status >= 400) {
       headers.push({ name: 'Reason', value: reasonTowardCarrier(status, reasonHeader) });
     } else if (inbound.leg.side === 'teams' && reasonHeader && status >= 400 && status !== 487) {
@@ -832,12 +999,21 @@ export class B2bua implements CallHandler {
 
   onAck(ack: SipRequest): void {
     const entry = this.#byDialog.get(`${ack.callId}|${ack.to.params.get('tag') ?? ''}`);
-    if (!entry) return;
+    if (!entry) {
+      // An ACK for a call another pod set up: take it over, then handle it here.
+      if (this.#o.store?.shared) {
+        void this.#takeover(ack.callId, ack.to.params.get('tag') ?? '').then((r) => {
+          if (r === 'taken') this.onAck(ack);
+        });
+      }
+      return;
+    }
     const { call } = entry;
     if (entry.leg === 'inbound' && call.state === 'answered' && ack.cseq.seq === call.inbound.req.cseq.seq) {
       call.state = 'confirmed';
       this.#clearTimers(call);
       this.#log(call).info('call confirmed');
+      void this.#replicate(call);
       return;
     }
     // The ACK of a re-INVITE without SDP carries the answer to the other leg's 2xx offer: it goes there.
@@ -868,7 +1044,19 @@ export class B2bua implements CallHandler {
       return true;
     }
     const entry = this.#byDialog.get(key);
-    if (!entry) return false;
+    if (!entry) {
+      if (!this.#o.store?.shared) return false;
+      // DESIGN.md §8: a dialog this pod does not hold — another pod set the call up (and died, or drained): load it
+      // from the store, rebuild the call, and handle the request here.
+      void this.#takeover(req.callId, req.to.params.get('tag') ?? '').then((r) => {
+        if (r === 'taken' && this.#byDialog.has(key)) {
+          if (!this.onInDialog(txn, req, peer)) txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+        } else if (r === 'busy') {
+          txn.respond(buildResponse(req, 500, 'Dialog Busy', [{ name: 'Retry-After', value: '1' }]));
+        } else txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      });
+      return true;
+    }
     if (this.#fromTeams(peer) && !this.#teamsPeerTrusted(peer)) {
       txn.respond(buildResponse(req, 403, 'Teams Certificate Not Trusted'));
       if (peer.connectionId) this.#o.stack.transport.closeConnection(peer.connectionId, { graceful: true });
@@ -994,6 +1182,8 @@ export class B2bua implements CallHandler {
         res.status < 300 && isOffer
           ? [{ name: 'Contact', value: from.contact }, ...this.#seHeaders(call, fromName)]
           : [];
+      // Both legs' CSeqs, targets and SDP moved: in the store before the answer leaves (any pod can go on from here).
+      await this.#replicate(call);
       txn.respond(
         buildResponse(req, res.status, res.reason, {
           headers,
@@ -1089,7 +1279,15 @@ export class B2bua implements CallHandler {
     for (const t of call.legTimers?.values() ?? []) clearTimeout(t);
     call.legTimers?.clear();
     this.counters.ended++;
+    this.#checkIdle();
     const cdr = buildCdr(call, how, this.#o.podName);
+    this.#countAttempt(call, call.trunk?.id);
+    this.#routingSteps.get(call)?.end();
+    call.attemptStep?.fail('call ended');
+    call.attemptStep = undefined;
+    const held = call.admission;
+    call.admission = undefined;
+    if (held) void held.release();
     this.#log(call).info({ disposition: cdr.disposition, sipCode: cdr.sipCode, talkMs: cdr.talkMs }, 'call ended');
     // The media figures come with the release; a media pod that does not answer does not hold the CDR back.
     this.#media
@@ -1098,7 +1296,10 @@ export class B2bua implements CallHandler {
         this.#log(call).warn({ err: String(err) }, 'media release failed');
         return undefined;
       })
-      .then((media) => this.#o.cdr.write(media ? { ...cdr, media } : cdr))
+      .then(async (media) => {
+        // Exactly once across pods: only the pod that ends the call in the store writes its CDR.
+        if (await this.#claimEnd(call)) await this.#o.cdr.write(this.#finishCdr(call, media ? { ...cdr, media } : cdr));
+      })
       .catch((err: unknown) => {
         this.counters.cdrFailures++;
         this.#log(call).error({ err: String(err), cdrId: cdr.id }, 'CDR write failed');
@@ -1221,13 +1422,27 @@ export class B2bua implements CallHandler {
     if (!st || call.state === 'ended') return;
     if (st.weRefresh) {
       this.#legTimer(call, `refresh:${name}`, refreshAfterMs(st.interval), () => this.#refreshSession(call, name));
+      st.expiresAt = Date.now() + st.interval * 1000;
     } else {
       this.#legTimer(call, `expire:${name}`, expiryAfterMs(st.interval), () => this.#sessionExpired(call, name));
+      st.expiresAt = Date.now() + expiryAfterMs(st.interval);
     }
+    // The renewed deadline goes to the store (before the answer, the answer's own write carries it).
+    if (call.state === 'answered' || call.state === 'confirmed') void this.#replicate(call);
   }
 
   #sessionExpired(call: Call, name: LegName): void {
     if (call.state === 'ended') return;
+    if (this.#o.store?.shared && call.replica && !call.replica.checked) {
+      // Another pod may have taken the call over (its refreshes went there): act only if we still own it.
+      void this.#stillOwner(call).then((mine) => {
+        if (!mine) return;
+        call.replica!.checked = true;
+        this.#sessionExpired(call, name);
+        call.replica!.checked = false;
+      });
+      return;
+    }
     this.#log(call).warn({ leg: name }, 'session expired without a refresh (RFC 4028): ending both legs');
     this.#byeLeg(call, 'inbound');
     this.#byeLeg(call, 'outbound');
@@ -1552,6 +1767,350 @@ export class B2bua implements CallHandler {
         this.#retired.delete(`${old.dialog!.callId}|${old.dialog!.localTag}`),
       );
     }
+  }
+
+  // ---- dialog store: replication, takeover, deadlines that survive the pod, drain (DESIGN.md §8) ----------------
+
+  /** Policy `refuse`: while a shared store is down, new calls get 503 + Retry-After (callers fail over). */
+  #storeRefuses(): boolean {
+    const s = this.#o.store;
+    return !!s && !s.healthy() && (this.#o.storePolicy ?? 'refuse') === 'refuse';
+  }
+
+  /** The store came back (Redis restarted or failed over): write every live call again (it may have lost them). */
+  #onStoreHealth(up: boolean): void {
+    this.#o.logger[up ? 'info' : 'warn'](
+      { calls: this.#calls.size, policy: this.#o.storePolicy ?? 'refuse' },
+      up ? 'dialog store reachable: re-replicating live calls' : 'dialog store unreachable',
+    );
+    if (!up) return;
+    for (const call of this.#calls) {
+      if (call.replica) {
+        call.replica.unreplicated = false;
+        call.replica.deadlines = {}; // an emptied Redis lost the deadlines too: schedule them again
+      }
+      if (call.state !== 'routing') void this.#replicate(call);
+    }
+  }
+
+  /** The record lives while the call can: twice the longest session interval, else a cap (refreshed on every write). */
+  #recordTtlMs(call: Call): number {
+    if (call.state === 'answered' || call.state === 'confirmed') {
+      const intervals = Object.values(call.sessionTimers ?? {}).map((st) => st?.interval ?? 0);
+      const longest = Math.max(0, ...intervals);
+      return longest > 0 ? longest * 2000 + 60_000 : 12 * 3600_000;
+    }
+    return 2 * (this.#o.noAnswerMs ?? 180_000) + 60_000;
+  }
+
+  /** Deadlines a survivor acts on: the earliest session refresh/expiry when answered, else the no-answer timer. */
+  #deadlinesOf(call: Call): Partial<Record<DeadlineKind, number>> {
+    if (call.state === 'answered' || call.state === 'confirmed') {
+      let at: number | undefined;
+      for (const st of Object.values(call.sessionTimers ?? {})) {
+        if (!st?.expiresAt) continue;
+        const due = st.weRefresh ? st.expiresAt - st.interval * 500 : st.expiresAt;
+        at = at === undefined ? due : Math.min(at, due);
+      }
+      return at === undefined ? {} : { session: at };
+    }
+    return { 'no-answer': call.times.setup + (this.#o.noAnswerMs ?? 180_000) };
+  }
+
+  /** Write the call to the store; writes of one call go one after the other. Resolves false when it was not stored. */
+  #replicate(call: Call): Promise<boolean> {
+    const store = this.#o.store;
+    if (!store || call.state === 'ended') return Promise.resolve(true);
+    call.replica ??= { v: 0, pods: [this.#o.podName], deadlines: {} };
+    const r = call.replica;
+    const next = (r.saving ?? Promise.resolve()).then(() => this.#write(store, call, r));
+    r.saving = next.then(() => undefined);
+    return next;
+  }
+
+  async #write(store: DialogStore, call: Call, r: NonNullable<Call['replica']>): Promise<boolean> {
+    if (call.state === 'ended') return true;
+    if (!store.healthy()) {
+      r.unreplicated = true;
+      return false;
+    }
+    const deadlines = this.#deadlinesOf(call);
+    const rec = callToStored(call, this.#o.podName, { ...r, v: r.v + 1, deadlines });
+    try {
+      let res = await store.save(rec, { ttlMs: this.#recordTtlMs(call), expect: r.v });
+      // Versions differ but the record is gone (Redis restarted empty): it is ours to write again.
+      if (res === 'conflict' && !(await store.load(call.id))) {
+        res = await store.save(rec, { ttlMs: this.#recordTtlMs(call), expect: 0 });
+      }
+      if (res !== 'ok') {
+        if ((call.state as string) !== 'ended') {
+          this.#log(call).warn({ result: res }, 'another pod took the call over or ended it: dropping the local copy');
+          this.#forget(call);
+        }
+        return false;
+      }
+      r.v = rec.v;
+      r.unreplicated = false;
+      const grace = this.#o.timerGraceMs ?? 2000;
+      for (const kind of ['session', 'no-answer'] as const) {
+        if (deadlines[kind] === r.deadlines[kind]) continue;
+        const at = deadlines[kind];
+        await store.schedule(call.id, kind, at === undefined ? undefined : at + grace);
+      }
+      r.deadlines = deadlines;
+      return true;
+    } catch (err) {
+      r.unreplicated = true;
+      this.#log(call).warn({ err: String(err) }, 'dialog store write failed');
+      return false;
+    }
+  }
+
+  /** The write before the 2xx: on failure the call ends cleanly unless the policy admits calls without replication. */
+  async #replicateAnswer(call: Call): Promise<boolean> {
+    const store = this.#o.store;
+    if (!store || (await this.#replicate(call))) return true;
+    if (call.state !== 'answered') return false;
+    if ((this.#o.storePolicy ?? 'refuse') === 'admit' && !store.healthy()) {
+      this.#log(call).warn('dialog store down: call answered without replication (policy admit)');
+      return true;
+    }
+    this.#log(call).error('dialog state could not be stored: ending the call');
+    this.#byeLeg(call, 'outbound');
+    this.#finishInbound(call, 500, 'State Store Unavailable');
+    return false;
+  }
+
+  /** True for the one pod that ends the call (its CDR is written there); true as well when no store holds it. */
+  async #claimEnd(call: Call): Promise<boolean> {
+    const store = this.#o.store;
+    if (!store || !call.replica || call.replica.v === 0) return true;
+    const dialogs = [{ callId: call.inbound.req.callId, tag: call.inbound.toTag }];
+    for (const leg of [call.inbound.leg, call.outbound?.leg]) {
+      if (leg?.dialog) dialogs.push({ callId: leg.dialog.callId, tag: leg.dialog.localTag });
+    }
+    try {
+      await call.replica.saving;
+      const mine = await store.finish({ id: call.id, dialogs });
+      if (!mine) this.#log(call).info('call already ended by another pod: its CDR is written there');
+      return mine;
+    } catch (err) {
+      // Better a CDR that the sinks deduplicate by id than none.
+      this.#log(call).warn({ err: String(err) }, 'dialog store unreachable at the end of the call: writing the CDR');
+      return true;
+    }
+  }
+
+  /** Does the store still name this pod as the call's owner (no other pod took it over)? */
+  async #stillOwner(call: Call): Promise<boolean> {
+    const store = this.#o.store;
+    if (!store || !call.replica || call.replica.v === 0) return true;
+    try {
+      const rec = await store.load(call.id);
+      if (!rec || rec.owner === this.#o.podName) return true;
+      this.#log(call).info({ owner: rec.owner }, 'call taken over by another pod: dropping the local copy');
+      this.#forget(call);
+      return false;
+    } catch {
+      return true; // store down: the local copy is all there is
+    }
+  }
+
+  /** Drop a call from this pod without ending it (another pod has it, or it was handed over): no BYE, no CDR. */
+  #forget(call: Call): void {
+    if (call.state === 'ended') return;
+    call.state = 'ended';
+    this.#clearTimers(call);
+    for (const t of call.legTimers?.values() ?? []) clearTimeout(t);
+    call.legTimers?.clear();
+    this.#calls.delete(call);
+    this.#byInviteTxn.delete(call.inbound.txn);
+    for (const [k, e] of [...this.#byDialog]) if (e.call === call) this.#byDialog.delete(k);
+    const held = call.admission;
+    call.admission = undefined;
+    if (held) void held.release();
+    this.#checkIdle();
+  }
+
+  #pendingTakeovers = new Map<string, Promise<'taken' | 'none' | 'busy'>>();
+
+  /** Load the call a dialog belongs to from the store and carry it on here (once per call, under its lock). */
+  #takeover(callId: string, tag: string): Promise<'taken' | 'none' | 'busy'> {
+    const key = `${callId}|${tag}`;
+    let p = this.#pendingTakeovers.get(key);
+    if (!p) {
+      p = this.#doTakeover(callId, tag).finally(() => this.#pendingTakeovers.delete(key));
+      this.#pendingTakeovers.set(key, p);
+    }
+    return p;
+  }
+
+  async #doTakeover(callId: string, tag: string): Promise<'taken' | 'none' | 'busy'> {
+    const store = this.#o.store!;
+    try {
+      const id = await store.lookup(callId, tag);
+      if (!id) return 'none';
+      return await this.#adoptById(id, 'in-dialog request');
+    } catch (err) {
+      this.#o.logger.warn({ err: String(err), callId }, 'takeover failed: dialog store unreachable');
+      return 'busy';
+    }
+  }
+
+  /** Adopt a stored call under its lock; `then` runs on the adopted call before the lock is released. */
+  async #adoptById(
+    id: string,
+    why: string,
+    then?: (call: Call, rec: StoredCall) => void,
+  ): Promise<'taken' | 'none' | 'busy'> {
+    const store = this.#o.store!;
+    for (const c of this.#calls) if (c.id === id) return 'taken';
+    let token: string | undefined;
+    // Another pod holds the lock while it takes the call over: wait for it, bounded (its lock expires anyway).
+    for (let i = 0; i < 40 && !token; i++) {
+      token = await store.lock(id, 5000);
+      if (!token) await new Promise((r) => setTimeout(r, 25 + Math.random() * 25));
+    }
+    if (!token) return 'busy';
+    try {
+      const rec = await store.load(id);
+      if (!rec) return 'none';
+      const routing = this.#o.routing();
+      const call = routing
+        ? storedToCall(rec, {
+            tenantById: (t) => routing.tenantById(t),
+            trunkById: (t) => routing.trunkById(t),
+            sendStateless: (res, to) => void this.#o.stack.sendStateless(res, to).catch(() => {}),
+          })
+        : undefined;
+      if (!call) return 'none';
+      const me = this.#o.podName;
+      call.replica = {
+        v: rec.v,
+        pods: rec.pods.includes(me) ? rec.pods : [...rec.pods, me],
+        deadlines: rec.deadlines,
+        ...(rec.owner !== me ? { takenOverFrom: rec.owner } : {}),
+      };
+      this.#calls.add(call);
+      this.#byDialog.set(`${call.inbound.req.callId}|${call.inbound.toTag}`, { call, leg: 'inbound' });
+      const inD = call.inbound.leg.dialog;
+      if (inD) this.#byDialog.set(`${inD.callId}|${inD.localTag}`, { call, leg: 'inbound' });
+      const outD = call.outbound?.leg.dialog;
+      if (outD) this.#byDialog.set(`${outD.callId}|${outD.localTag}`, { call, leg: 'outbound' });
+      // Ownership moves here (compare-and-set on the version: a pod that still writes its stale copy loses).
+      if (!(await this.#replicate(call))) return 'busy';
+      this.#log(call).warn({ from: rec.owner, why, state: call.state }, 'call taken over from another pod');
+      for (const name of ['inbound', 'outbound'] as const) this.#rearmSessionTimer(call, name);
+      then?.(call, rec);
+      return 'taken';
+    } finally {
+      await store.unlock(id, token).catch(() => {});
+    }
+  }
+
+  /** After a takeover: the leg's session timer goes on from where the record left it. */
+  #rearmSessionTimer(call: Call, name: LegName): void {
+    const st = call.sessionTimers?.[name];
+    if (!st || call.state === 'ended') return;
+    const left = (st.expiresAt ?? Date.now()) - Date.now();
+    if (st.weRefresh) {
+      const due = Math.max(0, left - st.interval * 500);
+      this.#legTimer(call, `refresh:${name}`, due, () => this.#refreshSession(call, name));
+    } else {
+      this.#legTimer(call, `expire:${name}`, Math.max(0, left), () => this.#sessionExpired(call, name));
+    }
+  }
+
+  #poller: NodeJS.Timeout | undefined;
+  #polling = false;
+
+  /** Watch the shared store's deadlines: calls whose pod died get their session timers and no-answer timers here. */
+  startStateTimers(): void {
+    if (!this.#o.store?.shared || this.#poller) return;
+    this.#poller = setInterval(() => void this.#pollDeadlines(), this.#o.timerPollMs ?? 500);
+    this.#poller.unref();
+  }
+
+  stopStateTimers(): void {
+    clearInterval(this.#poller);
+    this.#poller = undefined;
+  }
+
+  async #pollDeadlines(): Promise<void> {
+    const store = this.#o.store;
+    if (!store || this.#polling || !store.healthy() || this.#o.draining?.()) return;
+    this.#polling = true;
+    try {
+      const due = await store.claimDue(Date.now(), 50);
+      await Promise.all(due.map((d) => this.#onDeadline(d.id, d.kind)));
+    } catch (err) {
+      this.#o.logger.warn({ err: String(err) }, 'deadline poll failed');
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  /** A deadline this pod claimed: renewed meanwhile → put back; else act on it (taking the call over if need be). */
+  async #onDeadline(id: string, kind: DeadlineKind): Promise<void> {
+    const store = this.#o.store!;
+    const grace = this.#o.timerGraceMs ?? 2000;
+    const local = [...this.#calls].find((c) => c.id === id);
+    if (local) {
+      // Ours: the local timers act on it; keep the deadline for survivors in case we die first.
+      const at = local.replica?.deadlines[kind];
+      if (at !== undefined) await store.schedule(id, kind, Math.max(at, Date.now()) + grace);
+      return;
+    }
+    const rec = await store.load(id);
+    if (!rec) return;
+    const at = rec.deadlines[kind];
+    if (at === undefined) return;
+    if (at > Date.now()) {
+      await store.schedule(id, kind, at + grace); // the owner renewed it while we claimed the old one
+      return;
+    }
+    await this.#adoptById(id, `${kind} deadline`, (call) => {
+      if (kind === 'no-answer') {
+        if (call.state === 'answered' || call.state === 'confirmed') return;
+        if (call.outbound?.provisional) this.#sendCancel(call);
+        this.#finishInbound(call, 480, 'No Answer');
+        return;
+      }
+      // Session deadline: refresh the legs we refresh (their timers were re-armed at takeover, due now); a leg whose
+      // peer should have refreshed and did not has expired — its re-armed expiry timer ends the call.
+    });
+  }
+
+  /**
+   * Drain with a shared store: confirmed calls are handed over (their state is in the store, any pod carries them
+   * on; their deadlines stay claimable). Returns how many were handed over.
+   */
+  async handOver(): Promise<number> {
+    const store = this.#o.store;
+    if (!store?.shared || !store.healthy()) return 0;
+    let n = 0;
+    for (const call of [...this.#calls]) {
+      if (call.state !== 'confirmed' || call.transferring) continue;
+      if (call.inbound.leg.inviteInProgress || call.outbound?.leg.inviteInProgress) continue;
+      if (!(await this.#replicate(call)) || call.state !== 'confirmed') continue;
+      this.#log(call).info('drain: call handed over to the other pods');
+      this.#forget(call);
+      n++;
+    }
+    return n;
+  }
+
+  #idleWaiters: Array<() => void> = [];
+
+  /** Resolves when this pod holds no call. */
+  whenIdle(): Promise<void> {
+    if (this.#calls.size === 0) return Promise.resolve();
+    return new Promise((r) => this.#idleWaiters.push(r));
+  }
+
+  #checkIdle(): void {
+    if (this.#calls.size !== 0) return;
+    for (const r of this.#idleWaiters.splice(0)) r();
   }
 
   /** Teams-facing OPTIONS answers carry the Contact Teams pinged (O4.5). */

@@ -5,6 +5,8 @@ import type { CallDirection, Disposition } from '../cdr/record.ts';
 import type { RequestSpec, SipRequest, SipResponse } from '../sip/message/index.ts';
 import type { Peer } from '../sip/stack.ts';
 import type { ClientTransaction, ServerTransaction } from '../sip/transaction/index.ts';
+import type { CallReplica } from '../state/snapshot.ts';
+import type { CallSpan, CallStep } from '../telemetry/tracing.ts';
 import type { DialogState } from './dialog.ts';
 
 export type Side = 'teams' | 'carrier';
@@ -44,6 +46,8 @@ export interface Leg {
 export interface LegSessionTimer {
   interval: number;
   weRefresh: boolean;
+  /** When the session expires without a refresh (epoch ms; the dialog store's deadline). */
+  expiresAt?: number;
 }
 
 export type CallState = 'routing' | 'proceeding' | 'early' | 'answered' | 'confirmed' | 'ended';
@@ -88,6 +92,8 @@ export interface Call {
   times: { setup: number; ring?: number; answer?: number; end?: number };
   timers: Set<NodeJS.Timeout>;
   cancelled: boolean;
+  /** The codec the callee's answer settled on (for the CDR). */
+  codec?: string;
   /** Set when the reason is more specific than the SIP status says (e.g. a route policy block). */
   disposition?: Disposition;
   lastStatus?: { status: number; reason: string; reasonHeader?: string | undefined };
@@ -102,6 +108,17 @@ export interface Call {
   transferring?: boolean;
   /** In-dialog sends (NOTIFYs) on a leg keep their order. */
   sendChain?: Promise<void>;
+  /** Its replica in the dialog store (version, pods that handled it, deadlines); absent without a store. */
+  replica?: CallReplica;
+  /** Admission held for this call (released exactly once when it ends) and the trunk it was taken for. */
+  admission?: { release(): Promise<void>; trunk: string | undefined };
+  /** Why admission control refused the call (CDR admissionReason). */
+  admissionReason?: string;
+  /** The call's trace span, and the step of the outbound attempt in progress. */
+  span?: CallSpan;
+  attemptStep?: CallStep;
+  /** The call attempt has been counted in the metrics. */
+  counted?: boolean;
 }
 
 export function otherLeg(name: LegName): LegName {

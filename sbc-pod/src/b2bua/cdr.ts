@@ -40,6 +40,12 @@ export function buildCdr(call: Call, how: CallEnd, podName: string): Cdr {
     endedBy: how.endedBy,
     attempts: call.attempt,
     failover: call.attempt > 1,
-    pods: [podName],
+    ...(call.codec ? { codec: call.codec } : {}),
+    ...(call.admissionReason && call.disposition === 'admission-rejected'
+      ? { admissionReason: call.admissionReason }
+      : {}),
+    // A call another pod set up and this one ended (takeover after a pod loss or a drain): every pod, in order.
+    pods: call.replica?.pods.length ? [...call.replica.pods] : [podName],
+    ...(call.replica?.takenOverFrom ? { takenOverBy: podName } : {}),
   };
 }

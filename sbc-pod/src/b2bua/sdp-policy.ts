@@ -38,3 +38,22 @@ export function sendrecvSdp(body: Buffer): Buffer {
 export function connectionAddress(body: Buffer): string | undefined {
   return CONNECTION.exec(body.toString('latin1'))?.[1];
 }
+
+const STATIC_PAYLOADS: Record<string, string> = {
+  '0': 'PCMU',
+  '3': 'GSM',
+  '4': 'G723',
+  '8': 'PCMA',
+  '9': 'G722',
+  '18': 'G729',
+};
+
+/** The codec an SDP answer settled on: the first payload type of its first audio stream, by name (for the CDR). */
+export function answeredCodec(sdp: Buffer | string): string | undefined {
+  const lines = sdp.toString().split(/\r?\n/);
+  const m = lines.find((l) => l.startsWith('m=audio '));
+  const pt = m?.split(' ')[3];
+  if (pt === undefined) return undefined;
+  const rtpmap = lines.find((l) => l.startsWith(`a=rtpmap:${pt} `));
+  return rtpmap ? rtpmap.slice(`a=rtpmap:${pt} `.length).split('/')[0] : STATIC_PAYLOADS[pt];
+}

@@ -11,7 +11,7 @@ import {
   screenCallerId,
 } from './identity.ts';
 import { q850ForStatus, q850Of, reasonTowardCarrier, statusFromCarrier } from './q850.ts';
-import { sendrecvSdp, toTeamsSdp } from './sdp-policy.ts';
+import { answeredCodec, sendrecvSdp, toTeamsSdp } from './sdp-policy.ts';
 import {
   answerSessionTimer,
   expiryAfterMs,
@@ -121,4 +121,10 @@ test('M5.13: SIP ⇄ Q.850 the Direct Routing way (486 ⇄ 17), Teams’ own cau
   assert.equal(statusFromCarrier(500, 'Q.850;cause=17'), 486);
   assert.equal(statusFromCarrier(500, 'Q.850;cause=34'), 503);
   assert.equal(statusFromCarrier(480, undefined), 480);
+});
+
+test('the CDR codec is the first audio payload of the answer, by rtpmap name or static number', () => {
+  assert.equal(answeredCodec('v=0\r\nm=audio 4000 RTP/SAVP 96 0\r\na=rtpmap:96 SILK/16000\r\n'), 'SILK');
+  assert.equal(answeredCodec('v=0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n'), 'PCMA');
+  assert.equal(answeredCodec('v=0\r\nm=video 4000 RTP/AVP 96\r\n'), undefined);
 });

@@ -1,4 +1,6 @@
 // Rating of CDRs under a tenant's rate plan (see rate.ts for the rules, plan.ts for the plan shape).
+
+export { loadRateCatalogue, parseRateCatalogue, type RateCatalogue, tenantRater } from './catalogue.ts';
 export { divRound, formatNano, formatUnits, isDecimal, parseDecimal, type RoundingMode } from './decimal.ts';
 export {
   type BillingModel,

@@ -51,6 +51,8 @@ export interface Cdr {
   /** Why admission control refused the call (disposition `admission-rejected`), e.g. `tenant-cps`. */
   admissionReason?: string;
   pods?: string[];
+  /** The pod that ended the call after taking it over from the pod that set it up (a failover of the pod). */
+  takenOverBy?: string;
   codec?: string;
   /** Per-leg media figures; see CdrMediaLeg for the documented keys (schema: cdr/schema/cdr-v1.schema.json). */
   media?: Record<string, unknown>;

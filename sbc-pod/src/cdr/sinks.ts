@@ -45,7 +45,6 @@ return false`;
 export class RedisStreamCdrSink implements CdrSink {
   #redis: Redis;
   #dedupSeconds: number;
-  #registered = new Set<string>();
   constructor(redis: Redis, opts: { dedupSeconds?: number } = {}) {
     this.#redis = redis;
     this.#dedupSeconds = opts.dedupSeconds ?? 7 * 24 * 3600;
@@ -61,11 +60,9 @@ export class RedisStreamCdrSink implements CdrSink {
       JSON.stringify(cdr),
       String(this.#dedupSeconds),
     );
-    if (!this.#registered.has(stream)) {
-      // A separate command: the registry lives in its own slot under Redis Cluster.
-      await this.#redis.sadd(CDR_STREAMS_KEY, stream);
-      this.#registered.add(stream);
-    }
+    // A separate command: the registry lives in its own slot under Redis Cluster. Sent for every CDR, not once per
+    // process: a Redis that restarted empty must learn the stream again or exporters would never find it.
+    await this.#redis.sadd(CDR_STREAMS_KEY, stream);
   }
 }
 

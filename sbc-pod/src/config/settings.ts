@@ -49,6 +49,35 @@ export interface Settings {
   carrierProvisional: 'all' | 'first' | '183-as-180';
   /** Trunk ids (namespace/name) trusted with the caller's identity under Privacy: id (RFC 3325). */
   trustedTrunks: string[];
+  /** SIGTERM / drain: how long live calls get before the pod exits anyway. */
+  drainMs: number;
+  /** While a shared dialog store (Redis) is down: refuse new calls with 503, or admit them without replication. */
+  stateOnRedisLoss: 'refuse' | 'admit';
+  /** A surviving pod acts on a dead pod's session/no-answer deadline this long after it passed. */
+  stateTimerGraceMs: number;
+  /** Admission control when Redis is unreachable (admission/admission.ts). */
+  admissionFallback?: 'local-share' | 'fail-open' | 'fail-closed';
+  /** sbc-pods sharing the limits (the local-share fallback divides limits by it). */
+  expectedPods?: number;
+  /** SIP status of an admission refusal toward carriers (Teams always gets 503 + Retry-After). */
+  admissionCarrierStatus?: 480 | 486 | 503;
+  /** Messages per second one untrusted source may send (burst twice that); trusted sources get 100×. */
+  sourceRate?: number;
+  /** Bad events (403s, unknown source, malformed, floods) within a minute that block a source, and for how long. */
+  blockThreshold?: number;
+  blockMs?: number;
+  /** How long a scanner User-Agent blocks its source. */
+  scannerBlockMs?: number;
+  /** JSON file of rate plans keyed by a Tenant's billing.ratePlan (docs/cdr.md "Rate catalogue"). */
+  ratePlans?: string;
+  /** Redis Sentinels (host, port); non-empty = find the master through them (sbc-pod/src/redis/connect.ts). */
+  redisSentinels?: { host: string; port: number }[];
+  /** The master name the Sentinels monitor (required with redisSentinels). */
+  redisSentinelMaster?: string;
+  /** Public host (IP or FQDN) in Via sent-by / Contact toward carriers behind NAT or a LoadBalancer; unset = listener. */
+  sipAdvertisedHost?: string;
+  /** The signalling pool this pod serves: only tenants with this spec.signallingPool are loaded (default `default`). */
+  signallingPool?: string;
 }
 
 export class SettingsError extends Error {
@@ -189,6 +218,92 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     flag: 'trusted-trunks',
     help: 'comma list of trunk ids (namespace/name) that get P-Asserted-Identity under Privacy: id',
   },
+  drainMs: {
+    env: 'SWITCHBOARD_DRAIN_SECONDS',
+    flag: 'drain-seconds',
+    help: 'seconds live calls get after SIGTERM (drain) before the pod exits',
+    default: '60',
+  },
+  stateOnRedisLoss: {
+    env: 'SWITCHBOARD_STATE_ON_REDIS_LOSS',
+    flag: 'state-on-redis-loss',
+    help: 'refuse | admit: new calls while Redis is down get 503, or go ahead without replication',
+    default: 'refuse',
+  },
+  stateTimerGraceMs: {
+    env: 'SWITCHBOARD_STATE_TIMER_GRACE',
+    flag: 'state-timer-grace',
+    help: "seconds after a dead pod's call deadline passed before a surviving pod acts on it",
+    default: '2',
+  },
+  admissionFallback: {
+    env: 'SWITCHBOARD_ADMISSION_FALLBACK',
+    flag: 'admission-fallback',
+    help: 'local-share | fail-open | fail-closed: admission control while Redis is unreachable',
+    default: 'local-share',
+  },
+  expectedPods: {
+    env: 'SWITCHBOARD_EXPECTED_PODS',
+    flag: 'expected-pods',
+    help: 'sbc-pods sharing the limits (local-share divides every limit by it)',
+    default: '1',
+  },
+  admissionCarrierStatus: {
+    env: 'SWITCHBOARD_ADMISSION_CARRIER_STATUS',
+    flag: 'admission-carrier-status',
+    help: '486 | 480 | 503: answer to a carrier call over its limits (Teams gets 503 + Retry-After)',
+    default: '486',
+  },
+  sourceRate: {
+    env: 'SWITCHBOARD_SOURCE_RATE',
+    flag: 'source-rate',
+    help: 'SIP messages per second per untrusted source address (burst 2x; trunks and Teams get 100x)',
+    default: '20',
+  },
+  blockThreshold: {
+    env: 'SWITCHBOARD_BLOCK_THRESHOLD',
+    flag: 'block-threshold',
+    help: 'bad events (403s, unknown source, malformed, floods) within 60 s that block a source',
+    default: '10',
+  },
+  blockMs: {
+    env: 'SWITCHBOARD_BLOCK_TIME',
+    flag: 'block-time',
+    help: 'seconds a source stays blocked',
+    default: '900',
+  },
+  scannerBlockMs: {
+    env: 'SWITCHBOARD_SCANNER_BLOCK_TIME',
+    flag: 'scanner-block-time',
+    help: 'seconds a source with a SIP scanner User-Agent stays blocked',
+    default: '86400',
+  },
+  ratePlans: {
+    env: 'SWITCHBOARD_RATE_PLANS',
+    flag: 'rate-plans',
+    help: 'JSON file of rate plans keyed by Tenant billing.ratePlan (docs/cdr.md)',
+  },
+  redisSentinels: {
+    env: 'SWITCHBOARD_REDIS_SENTINELS',
+    flag: 'redis-sentinels',
+    help: 'comma list of Redis Sentinel HOST:PORT; set = the master is found through them',
+  },
+  redisSentinelMaster: {
+    env: 'SWITCHBOARD_REDIS_SENTINEL_MASTER',
+    flag: 'redis-sentinel-master',
+    help: 'master name the Sentinels monitor',
+  },
+  sipAdvertisedHost: {
+    env: 'SWITCHBOARD_SIP_ADVERTISED_HOST',
+    flag: 'sip-advertised-host',
+    help: 'public IP/FQDN put in Via and Contact toward carriers (NAT, LoadBalancer); fallback SWITCHBOARD_SIP_ADVERTISED_IP',
+  },
+  signallingPool: {
+    env: 'SWITCHBOARD_SIGNALLING_POOL',
+    flag: 'signalling-pool',
+    help: 'signalling pool served: only its tenants are loaded',
+    default: 'default',
+  },
 };
 
 /** Parse `--flag value` / `--flag=value` pairs; unknown flags are an error so typos are not silently ignored. */
@@ -273,6 +388,48 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
       `SWITCHBOARD_CARRIER_PROVISIONAL: expected all, first or 183-as-180, got "${carrierProvisional}"`,
     );
   }
+  const redisSentinels = list(raw('redisSentinels') ?? '').map((s) => hostPort('SWITCHBOARD_REDIS_SENTINELS', s));
+  const redisSentinelMaster = optional('redisSentinelMaster');
+  if (redisSentinels.length > 0 && !redisSentinelMaster) {
+    throw new SettingsError('SWITCHBOARD_REDIS_SENTINEL_MASTER is required with SWITCHBOARD_REDIS_SENTINELS');
+  }
+  // The chart renders SWITCHBOARD_SIP_ADVERTISED_IP (sbc.advertise.ip, or the node IP for a DaemonSet).
+  const sipAdvertisedHost = optional('sipAdvertisedHost') ?? (env.SWITCHBOARD_SIP_ADVERTISED_IP || undefined);
+  const signallingPool = raw('signallingPool')!;
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(signallingPool) || signallingPool.length > 63) {
+    throw new SettingsError(`SWITCHBOARD_SIGNALLING_POOL: expected a DNS label, got "${signallingPool}"`);
+  }
+  const admissionFallback = raw('admissionFallback');
+  if (admissionFallback !== 'local-share' && admissionFallback !== 'fail-open' && admissionFallback !== 'fail-closed') {
+    throw new SettingsError(
+      `SWITCHBOARD_ADMISSION_FALLBACK: expected local-share, fail-open or fail-closed, got "${admissionFallback}"`,
+    );
+  }
+  const positive = (key: keyof Settings, max: number): number => {
+    const v = Number(raw(key));
+    if (!Number.isFinite(v) || v <= 0 || v > max) {
+      throw new SettingsError(`${SETTINGS[key].env}: expected a number above 0 and at most ${max}, got "${raw(key)}"`);
+    }
+    return v;
+  };
+  const admissionCarrierStatus = Number(raw('admissionCarrierStatus'));
+  if (admissionCarrierStatus !== 480 && admissionCarrierStatus !== 486 && admissionCarrierStatus !== 503) {
+    throw new SettingsError(`SWITCHBOARD_ADMISSION_CARRIER_STATUS: expected 480, 486 or 503`);
+  }
+  const protection = {
+    admissionFallback,
+    expectedPods: Math.floor(positive('expectedPods', 1000)),
+    admissionCarrierStatus,
+    sourceRate: positive('sourceRate', 1_000_000),
+    blockThreshold: Math.floor(positive('blockThreshold', 1_000_000)),
+    blockMs: seconds('blockMs', 30 * 86_400),
+    scannerBlockMs: seconds('scannerBlockMs', 365 * 86_400),
+    ...(optional('ratePlans') ? { ratePlans: optional('ratePlans') } : {}),
+  } as const;
+  const stateOnRedisLoss = raw('stateOnRedisLoss');
+  if (stateOnRedisLoss !== 'refuse' && stateOnRedisLoss !== 'admit') {
+    throw new SettingsError(`SWITCHBOARD_STATE_ON_REDIS_LOSS: expected refuse or admit, got "${stateOnRedisLoss}"`);
+  }
   const teamsOptionsIntervalMs = seconds('teamsOptionsIntervalMs', 60);
   if (teamsOptionsIntervalMs === 0) throw new SettingsError('SWITCHBOARD_TEAMS_OPTIONS_INTERVAL: must be above 0');
   const sessionExpiresS = Math.round(seconds('sessionExpiresS', 86_400) / 1000);
@@ -291,6 +448,13 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     sessionMinSeS,
     carrierProvisional,
     trustedTrunks: list(raw('trustedTrunks') ?? ''),
+    drainMs: seconds('drainMs', 86_400),
+    stateOnRedisLoss,
+    stateTimerGraceMs: seconds('stateTimerGraceMs', 3600),
+    ...protection,
+    ...(redisSentinels.length > 0 ? { redisSentinels, redisSentinelMaster } : {}),
+    ...(sipAdvertisedHost ? { sipAdvertisedHost } : {}),
+    signallingPool,
     manifests: raw('manifests')!,
     sipListen,
     adminListen: hostPort('SWITCHBOARD_ADMIN_LISTEN', raw('adminListen')!),

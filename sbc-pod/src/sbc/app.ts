@@ -1,7 +1,7 @@
 // Assembles a running signalling element from settings: SIP stack + core + admin server.
 // `switchboard sbc` and `switchboard local` both start one of these.
 import { readFileSync } from 'node:fs';
-import { type AdminServer, startAdminServer } from '../admin/server.ts';
+import { type AdminOptions, type AdminServer, startAdminServer } from '../admin/server.ts';
 import { X_MS_SBC } from '../b2bua/sides.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Logger } from '../log.ts';
@@ -30,6 +30,8 @@ export interface StartSbcOptions {
   calls?: CallHandler;
   /** Extra fields for the admin /status document. */
   status?: () => Record<string, unknown>;
+  /** Metrics, admin API and extra routes of the admin server (the token defaults to SWITCHBOARD_ADMIN_TOKEN). */
+  admin?: AdminOptions;
 }
 
 function certificatesFromSettings(settings: Settings): CertificateEntry[] {
@@ -63,6 +65,7 @@ export async function startSbc(opts: StartSbcOptions): Promise<SbcElement> {
   const teamsCa = settings.teamsCa ? [readFileSync(settings.teamsCa, 'utf8')] : undefined;
   const stack = new SipStack({
     listen: settings.sipListen,
+    ...(settings.sipAdvertisedHost ? { advertisedHost: settings.sipAdvertisedHost } : {}),
     transport: certificates.length
       ? {
           tls: {
@@ -89,16 +92,20 @@ export async function startSbc(opts: StartSbcOptions): Promise<SbcElement> {
   }
   let admin: AdminServer;
   try {
-    admin = await startAdminServer(settings.adminListen, {
-      ready: () => ready,
-      notReadyReason: () => notReadyReason,
-      status: () => ({
-        ready,
-        listeners: stack.listeners().map((l) => `${l.transport.toLowerCase()}:${l.address}:${l.port}`),
-        sip: { ...stack.counters, ...core.counters, transactions: stack.transactions.sizes() },
-        ...opts.status?.(),
-      }),
-    });
+    admin = await startAdminServer(
+      settings.adminListen,
+      {
+        ready: () => ready,
+        notReadyReason: () => notReadyReason,
+        status: () => ({
+          ready,
+          listeners: stack.listeners().map((l) => `${l.transport.toLowerCase()}:${l.address}:${l.port}`),
+          sip: { ...stack.counters, ...core.counters, transactions: stack.transactions.sizes() },
+          ...opts.status?.(),
+        }),
+      },
+      { token: settings.adminToken, ...opts.admin },
+    );
   } catch (err) {
     await stack.close();
     throw new StartupError(`cannot listen on SWITCHBOARD_ADMIN_LISTEN: ${(err as Error).message}`);

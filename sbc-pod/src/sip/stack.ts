@@ -59,7 +59,21 @@ export interface StackCounters {
   malformedRequests: number;
   malformedResponses: number;
   badRequestsAnswered: number;
+  /** Messages the inbound guard dropped before parsing. */
+  droppedByGuard: number;
 }
+
+/**
+ * Protection before parsing: consulted for every inbound message before the parser runs (keep it O(1)).
+ * `admit` false drops the message silently; `malformed` hears of messages that failed to parse.
+ */
+export interface InboundGuard {
+  admit(m: InboundMessage): boolean;
+  malformed?(m: InboundMessage): void;
+}
+
+/** Sees every parsed inbound message and every message we serialise (a per-call SIP trace). Keep it cheap. */
+export type MessageTap = (direction: 'in' | 'out', msg: SipRequest | SipResponse, bytes?: Buffer) => void;
 
 export interface SipStackOptions {
   listen: string[];
@@ -74,6 +88,11 @@ export interface SipStackOptions {
   productHeader?: { name: string; value: string };
   /** Called for problems worth a log line (malformed input, TU errors). */
   onDiagnostic?: (event: string, detail: Record<string, unknown>) => void;
+  /**
+   * Host (IP or FQDN) written into Via sent-by and Contact instead of the listener address when `sentBy` is given no
+   * explicit host: the public address behind NAT / a LoadBalancer (SWITCHBOARD_SIP_ADVERTISED_HOST).
+   */
+  advertisedHost?: string | undefined;
 }
 
 export class SipStack {
@@ -85,14 +104,19 @@ export class SipStack {
     malformedRequests: 0,
     malformedResponses: 0,
     badRequestsAnswered: 0,
+    droppedByGuard: 0,
   };
   #user: StackUser | undefined;
+  #guard: InboundGuard | undefined;
+  #tap: MessageTap | undefined;
   #listen: string[];
   #parseLimits: ParseLimits | undefined;
   #diag: (event: string, detail: Record<string, unknown>) => void;
+  #advertisedHost: string | undefined;
 
   constructor(options: SipStackOptions) {
     this.#listen = options.listen;
+    this.#advertisedHost = options.advertisedHost ? bracketIpv6(options.advertisedHost) : undefined;
     this.#parseLimits = options.parseLimits;
     this.#diag = options.onDiagnostic ?? (() => {});
     this.transport = new TransportLayer({ ...options.transport, onMessage: (m) => this.#onMessage(m) });
@@ -102,7 +126,10 @@ export class SipStack {
         send: (target, data) => this.transport.send(target, data) as Promise<unknown> as Promise<void>,
         reliable: (target) => target.transport !== 'UDP',
       },
-      serialize: options.productHeader ? stampingSerializer(options.productHeader) : serializeMessage,
+      serialize: tapped(
+        options.productHeader ? stampingSerializer(options.productHeader) : serializeMessage,
+        () => this.#tap,
+      ),
       config: options.transaction,
       ...(options.timers ? { timers: options.timers } : {}),
       tu: {
@@ -116,6 +143,16 @@ export class SipStack {
 
   setUser(user: StackUser): void {
     this.#user = user;
+  }
+
+  /** Install (or remove) the pre-parse guard. */
+  setGuard(guard: InboundGuard | undefined): void {
+    this.#guard = guard;
+  }
+
+  /** Install (or remove) the message tap. */
+  setTap(tap: MessageTap | undefined): void {
+    this.#tap = tap;
   }
 
   async start(): Promise<ListenerInfo[]> {
@@ -136,7 +173,10 @@ export class SipStack {
     return this.transactions.sendStateless(msg, target);
   }
 
-  /** The `sent-by` for a request we send to `target`: a listener of that transport, or the given advertised host. */
+  /**
+   * The `sent-by` for a request we send to `target`: the given host, else the configured advertised host, else the
+   * address of a listener of that transport; the port is always the listener's.
+   */
   sentBy(target: SendTarget, advertisedHost?: string): string {
     const family = target.address.includes(':') ? 'IPv6' : 'IPv4';
     const listeners = this.transport.boundListeners();
@@ -144,7 +184,10 @@ export class SipStack {
       listeners.find((x) => x.transport === target.transport && x.family === family) ??
       listeners.find((x) => x.transport === target.transport);
     const port = l?.port ?? (target.transport === 'TLS' ? 5061 : 5060);
-    const host = advertisedHost ?? (l ? (l.family === 'IPv6' ? `[${l.address}]` : l.address) : '127.0.0.1');
+    const host =
+      advertisedHost ??
+      this.#advertisedHost ??
+      (l ? (l.family === 'IPv6' ? `[${l.address}]` : l.address) : '127.0.0.1');
     return `${host}:${port}`;
   }
 
@@ -154,6 +197,10 @@ export class SipStack {
   }
 
   #onMessage(m: InboundMessage): void {
+    if (this.#guard && !this.#guard.admit(m)) {
+      this.counters.droppedByGuard++;
+      return;
+    }
     let msg: SipRequest | SipResponse;
     try {
       msg = parseMessage(m.data, this.#parseLimits);
@@ -162,6 +209,7 @@ export class SipStack {
       else this.#diag('parser-bug', { error: String(err), source: m.source.address });
       return;
     }
+    this.#tap?.('in', msg, m.data);
     const peer = responseTarget(m, msg);
     if (msg.kind === 'request') {
       this.counters.requestsIn++;
@@ -174,6 +222,7 @@ export class SipStack {
   }
 
   #onMalformed(err: SipParseError, m: InboundMessage): void {
+    this.#guard?.malformed?.(m);
     const firstLine = m.data.subarray(0, Math.min(m.data.length, 160)).toString('latin1').split('\r\n', 1)[0];
     this.#diag('malformed', {
       code: err.code,
@@ -219,6 +268,23 @@ function stampingSerializer(header: { name: string; value: string }): (msg: SipR
       hs.splice(contentLength < 0 ? hs.length : contentLength, 0, header);
     }
     return serializeMessage(msg);
+  };
+}
+
+/** An IPv6 literal as a Via/URI host (`[…]`); names and IPv4 unchanged. */
+function bracketIpv6(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** The serializer with the message tap (when one is installed) told of every message it serialises. */
+function tapped(
+  serialize: (msg: SipRequest | SipResponse) => Buffer,
+  tap: () => MessageTap | undefined,
+): (msg: SipRequest | SipResponse) => Buffer {
+  return (msg) => {
+    const bytes = serialize(msg);
+    tap()?.('out', msg, bytes);
+    return bytes;
   };
 }
 

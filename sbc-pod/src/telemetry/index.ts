@@ -11,6 +11,7 @@ export {
   type SbcMetricsOptions,
 } from './metrics.ts';
 export { parsePrometheusText, type Sample, sampleValue } from './prom-text.ts';
+export { redactSip, SipTrace, type SipTraceOptions } from './sip-trace.ts';
 export {
   ATTR,
   type CallSpan,

@@ -9,6 +9,9 @@
 // - Certificates (unless a CertificateProvider is given): the tenant TLS Secrets the operator/cert-manager put in the
 //   system namespace (label switchboard.dev/tenant-cert=true) serve their tenant's FQDN; the wildcard Secret named
 //   in the config is the default (no SNI / unknown name).
+// - Signalling pools (sovereignty): with `signallingPool` set, the pod watches only the tenant shards labelled with
+//   its pool plus the shards every pool shares (trunks, the manifest) — two label-selected watches — and assembles
+//   without the other pools' shards, so it never holds another pool's tenants.
 // - Watches are supervised (backoff with jitter, 410 Gone → re-list, periodic re-list); events are debounced.
 // RBAC: get/list/watch configmaps and secrets in the system namespace (operator/rbac/sbc-pod.yaml).
 import { EventEmitter } from 'node:events';
@@ -22,9 +25,11 @@ import {
   CONFIG_LABEL,
   CONFIG_LABEL_VALUE,
   MANIFEST_NAME,
+  poolSelectors,
 } from '../../../../operator/src/render/shards.ts';
 import type { CertificateEntry } from '../../sip/transport/tls-certificates.ts';
 import { compileConfig } from '../compiled.ts';
+import { validatePoolConfig } from './pool.ts';
 import type { CertificateProvider, CheckResult, ConfigSource, Rejection, Snapshot, SourceOptions } from './types.ts';
 
 export interface KubernetesSourceOptions extends SourceOptions {
@@ -36,6 +41,8 @@ export interface KubernetesSourceOptions extends SourceOptions {
   secretCertificates?: boolean;
   /** Full re-list interval of the watches (default 5 min). */
   relistMs?: number;
+  /** Serve only the tenants of this signalling pool (SWITCHBOARD_SIGNALLING_POOL); unset = every pool. */
+  signallingPool?: string | undefined;
 }
 
 const TENANT_CERT_LABEL = 'switchboard.dev/tenant-cert';
@@ -44,7 +51,9 @@ export class KubernetesSource extends EventEmitter implements ConfigSource {
   readonly origin: string;
   readonly namespace: string;
   readonly #opts: KubernetesSourceOptions;
-  #configMaps: Reflector | undefined;
+  readonly signallingPool: string | undefined;
+  /** One watch on every rendered ConfigMap, or (with a pool) the pool's shards and the shared ones. */
+  #configMaps: Reflector[] = [];
   #secrets: Reflector | undefined;
   #certificates: CertificateProvider | undefined;
   readonly #debounceMs: number;
@@ -63,7 +72,8 @@ export class KubernetesSource extends EventEmitter implements ConfigSource {
   constructor(opts: KubernetesSourceOptions) {
     super();
     this.namespace = opts.namespace ?? 'switchboard-system';
-    this.origin = `kubernetes:${this.namespace}`;
+    this.signallingPool = opts.signallingPool;
+    this.origin = `kubernetes:${this.namespace}${opts.signallingPool !== undefined ? `?pool=${opts.signallingPool}` : ''}`;
     this.#debounceMs = opts.debounceMs ?? 100;
     this.#maxDelayMs = opts.maxDelayMs ?? 1000;
     this.#now = opts.now ?? (() => new Date());
@@ -75,13 +85,20 @@ export class KubernetesSource extends EventEmitter implements ConfigSource {
     const opts = this.#opts;
     const client = new KubeClient(kubeConfig);
     const onChange = () => this.#schedule();
-    this.#configMaps = new Reflector(client, {
-      name: 'config-configmaps',
-      path: `/api/v1/namespaces/${this.namespace}/configmaps`,
-      labelSelector: `${CONFIG_LABEL}=${CONFIG_LABEL_VALUE}`,
-      ...(opts.relistMs ? { relistMs: opts.relistMs } : {}),
-      onChange,
-    });
+    const selectors =
+      opts.signallingPool === undefined
+        ? { all: `${CONFIG_LABEL}=${CONFIG_LABEL_VALUE}` }
+        : poolSelectors(opts.signallingPool);
+    this.#configMaps = Object.entries(selectors).map(
+      ([which, labelSelector]) =>
+        new Reflector(client, {
+          name: `config-configmaps-${which}`,
+          path: `/api/v1/namespaces/${this.namespace}/configmaps`,
+          labelSelector,
+          ...(opts.relistMs ? { relistMs: opts.relistMs } : {}),
+          onChange,
+        }),
+    );
     if (!opts.certificates && opts.secretCertificates !== false) {
       // All Secrets of the namespace: tenant certificates carry a label, the wildcard one is found by name.
       this.#secrets = new Reflector(client, {
@@ -92,12 +109,17 @@ export class KubernetesSource extends EventEmitter implements ConfigSource {
       });
       this.#certificates = (config) => this.#secretCertificates(config);
     }
-    this.#configMaps.start();
+    for (const r of this.#configMaps) r.start();
     this.#secrets?.start();
   }
 
   current(): Snapshot | undefined {
     return this.#current;
+  }
+
+  /** Names of the rendered-config ConfigMaps this source holds (diagnostics; with a pool: never another pool's). */
+  configMapNames(): string[] {
+    return this.#configMaps.flatMap((r) => r.list().map((c) => c.metadata?.name ?? '')).sort();
   }
 
   /** Starts the watches; resolves after the first load attempt (bounded by `signal`, if given). */
@@ -111,14 +133,14 @@ export class KubernetesSource extends EventEmitter implements ConfigSource {
       kubeConfig.loadFromDefault();
     }
     this.#watch(kubeConfig);
-    await Promise.all([this.#configMaps!.waitForSync(signal), this.#secrets?.waitForSync(signal)]);
+    await Promise.all([...this.#configMaps.map((r) => r.waitForSync(signal)), this.#secrets?.waitForSync(signal)]);
     await this.reload();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
-    await Promise.all([this.#configMaps?.stop(), this.#secrets?.stop()]);
+    await Promise.all([...this.#configMaps.map((r) => r.stop()), this.#secrets?.stop()]);
     await this.#running?.catch(() => undefined);
   }
 
@@ -159,18 +181,21 @@ export class KubernetesSource extends EventEmitter implements ConfigSource {
     const previous = this.#current;
     const unchanged: CheckResult = { outcome: 'unchanged', version: previous?.config.version };
     const byName = new Map(
-      (this.#configMaps?.list() ?? []).map((c) => [
-        c.metadata?.name ?? '',
-        (c as KubeObject & { data?: Record<string, string> }).data ?? {},
-      ]),
+      this.#configMaps
+        .flatMap((r) => r.list())
+        .map((c) => [c.metadata?.name ?? '', (c as KubeObject & { data?: Record<string, string> }).data ?? {}]),
     );
-    const assembled = assembleConfig(byName.get(MANIFEST_NAME), byName);
+    const assembled = assembleConfig(byName.get(MANIFEST_NAME), byName, { signallingPool: this.signallingPool });
     if (!assembled.ok) {
       // Half-written (shards ahead of or behind the manifest): wait for the next event.
       if (assembled.pending) return unchanged;
       return this.#reject(assembled.reason, []);
     }
-    const check = validateRenderedConfig(assembled.config);
+    // One pool's tenants cannot pass the whole-document checks (version, trunks naming other pools' tenants).
+    const check =
+      this.signallingPool === undefined
+        ? validateRenderedConfig(assembled.config)
+        : validatePoolConfig(assembled.config);
     if (!check.ok) return this.#reject(`rendered config ${assembled.manifest.version} is not valid`, check.errors);
     const config: RenderedConfig = check.config;
 

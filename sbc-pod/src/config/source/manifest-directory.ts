@@ -12,16 +12,21 @@
 import { stat } from 'node:fs/promises';
 import { formatProblem, loadManifests, type Problem, validateManifests } from '../../../../crds/src/manifests/index.ts';
 import { render, validateRenderedConfig } from '../../../../crds/src/render/index.ts';
+import { configForPool, otherPoolTenants, otherPoolWarning } from './pool.ts';
 import type { LoadOutcome, Snapshot, SourceOptions } from './types.ts';
 import { WatchedSource } from './watched-source.ts';
 
 export interface ManifestSourceOptions extends SourceOptions {
   /** The provider base domain: tenant FQDNs must be one label under it; the wildcard certificate covers it. */
   baseDomain?: string;
+  /** Serve only the tenants of this signalling pool (SWITCHBOARD_SIGNALLING_POOL); unset = every pool. */
+  signallingPool?: string | undefined;
 }
 
 export interface ManifestLoadOptions {
   baseDomain?: string;
+  /** Keep only the tenants of this signalling pool (the others are named in one warning); unset = every pool. */
+  signallingPool?: string | undefined;
   generatedAt: string;
   /** The live config: tenants/trunks in it must not be excluded by errors (see the header). */
   previous?: Snapshot['config'];
@@ -54,6 +59,10 @@ export async function loadManifestConfig(path: string, opts: ManifestLoadOptions
     generatedAt: opts.generatedAt,
     ...(opts.baseDomain ? { baseDomain: opts.baseDomain } : {}),
   });
+  // Tenants of other pools are valid but not ours: rendered (so conflicts across pools are still caught), then left
+  // out of the snapshot — neither live nor "excluded" (which means: left out because of errors).
+  const pool = opts.signallingPool;
+  const others = otherPoolTenants(rendered.snapshot, pool);
   const config = rendered.snapshot;
 
   // Declared objects (valid or not) that did not make it into the snapshot.
@@ -66,7 +75,7 @@ export async function loadManifestConfig(path: string, opts: ManifestLoadOptions
     if (object.kind === 'Tenant') declared.tenants.add(id);
     if (object.kind === 'Trunk') declared.trunks.add(id);
   }
-  const liveTenants = new Set(config.tenants.map((t) => t.id));
+  const liveTenants = new Set([...config.tenants.map((t) => t.id), ...others]);
   const liveTrunks = new Set(config.trunks.map((t) => t.id));
   const excluded = {
     tenants: [...declared.tenants].filter((id) => !liveTenants.has(id)).sort(),
@@ -78,6 +87,8 @@ export async function loadManifestConfig(path: string, opts: ManifestLoadOptions
     if (!seen.has(`${p.kind}/${p.namespace}/${p.name}:${p.path}:${p.message}`)) problems.push(p);
   }
   const formatted = problems.map(formatProblem);
+  const poolWarning = pool === undefined ? undefined : otherPoolWarning(others, pool);
+  if (poolWarning) formatted.push(poolWarning);
 
   const check = validateRenderedConfig(config);
   if (!check.ok) {
@@ -94,16 +105,18 @@ export async function loadManifestConfig(path: string, opts: ManifestLoadOptions
       };
     }
   }
-  return { ok: true, config, problems: formatted, excluded };
+  return { ok: true, config: configForPool(config, pool), problems: formatted, excluded };
 }
 
 /** Watches SWITCHBOARD_MANIFESTS and renders in-process. */
 export class ManifestDirectorySource extends WatchedSource {
   #baseDomain: string | undefined;
+  #signallingPool: string | undefined;
 
   constructor(path: string, opts: ManifestSourceOptions = {}) {
     super(path, `manifests:${path}`, opts);
     this.#baseDomain = opts.baseDomain;
+    this.#signallingPool = opts.signallingPool;
   }
 
   protected override get recursive(): boolean {
@@ -114,6 +127,7 @@ export class ManifestDirectorySource extends WatchedSource {
     return loadManifestConfig(this.path, {
       generatedAt: this.now().toISOString(),
       ...(this.#baseDomain ? { baseDomain: this.#baseDomain } : {}),
+      ...(this.#signallingPool !== undefined ? { signallingPool: this.#signallingPool } : {}),
       ...(previous ? { previous: previous.config } : {}),
     });
   }

@@ -8,16 +8,19 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateRenderedConfig } from '../../../../crds/src/render/index.ts';
+import { configForPool } from './pool.ts';
 import type { LoadOutcome, SourceOptions } from './types.ts';
 import { WatchedSource } from './watched-source.ts';
 
 export interface RenderedSourceOptions extends SourceOptions {
   /** The document's file name in the directory (default `config.json`). */
   fileName?: string;
+  /** Serve only the tenants of this signalling pool (SWITCHBOARD_SIGNALLING_POOL); unset = every pool. */
+  signallingPool?: string | undefined;
 }
 
-/** Read and validate one rendered config file. */
-export async function loadRenderedConfig(file: string): Promise<LoadOutcome> {
+/** Read and validate one rendered config file (keeping only the tenants of `signallingPool`, when given). */
+export async function loadRenderedConfig(file: string, signallingPool?: string): Promise<LoadOutcome> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -39,19 +42,26 @@ export async function loadRenderedConfig(file: string): Promise<LoadOutcome> {
   }
   const check = validateRenderedConfig(doc);
   if (!check.ok) return { ok: false, reason: `${file} is not a valid rendered config`, problems: check.errors };
-  return { ok: true, config: check.config, problems: [], excluded: { tenants: [], trunks: [] } };
+  return {
+    ok: true,
+    config: configForPool(check.config, signallingPool),
+    problems: [],
+    excluded: { tenants: [], trunks: [] },
+  };
 }
 
 export class RenderedDirectorySource extends WatchedSource {
   readonly file: string;
+  readonly signallingPool: string | undefined;
 
   constructor(dir: string, opts: RenderedSourceOptions = {}) {
     const file = join(dir, opts.fileName ?? 'config.json');
     super(dir, `rendered:${file}`, opts);
     this.file = file;
+    this.signallingPool = opts.signallingPool;
   }
 
   protected override load(): Promise<LoadOutcome> {
-    return loadRenderedConfig(this.file);
+    return loadRenderedConfig(this.file, this.signallingPool);
   }
 }

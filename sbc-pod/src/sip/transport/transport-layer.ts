@@ -125,6 +125,13 @@ export interface TransportLayerOptions {
   idPrefix?: string;
 }
 
+/** Protection on accept of inbound stream connections (e.g. ConnectionGuard): consulted before any TLS work. */
+export interface ConnectionGate {
+  /** 'allow' counts the connection open (`closed` is called when it ends); anything else refuses it. */
+  open(sourceIp: string): string;
+  closed(sourceIp: string): void;
+}
+
 export interface ListenerInfo extends ListenSpec {
   /** The spec string this listener was started from. */
   spec: string;
@@ -276,6 +283,12 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
   private readonly pendingTls = new WeakMap<net.Socket, PendingTls>();
   /** Accepted raw sockets not yet released (handshaking or open), for close(). */
   private readonly acceptedRaw = new Set<net.Socket>();
+  private connectionGate: ConnectionGate | undefined;
+
+  /** Install (or remove) the accept-time gate for inbound TCP/TLS connections. */
+  setConnectionGate(gate: ConnectionGate | undefined): void {
+    this.connectionGate = gate;
+  }
   /** Outbound sockets still connecting/handshaking, for close(). */
   private readonly connecting = new Set<net.Socket>();
   private readonly perPeer = new Map<string, number>();
@@ -558,6 +571,14 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       this.reject(transport, raw, 'peer-limit');
       return;
     }
+    const gate = this.connectionGate;
+    if (gate) {
+      const verdict = gate.open(peerIp);
+      if (verdict !== 'allow') {
+        this.reject(transport, raw, 'peer-limit', verdict);
+        return;
+      }
+    }
     this.inboundCount += 1;
     this.perPeer.set(peerIp, current + 1);
     this.acceptedRaw.add(raw);
@@ -570,6 +591,7 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
       const n = (this.perPeer.get(peerIp) ?? 1) - 1;
       if (n <= 0) this.perPeer.delete(peerIp);
       else this.perPeer.set(peerIp, n);
+      gate?.closed(peerIp);
     };
     raw.once('close', release);
     raw.on('error', () => {});

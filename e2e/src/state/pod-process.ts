@@ -1,0 +1,29 @@
+// A signalling pod as its own process (as `switchboard sbc` runs it), configured from SWITCHBOARD_* variables; prints
+// its listening ports as one JSON line. SIGTERM drains (as the CLI does), SIGKILL is the pod dying.
+import { readFileSync } from 'node:fs';
+import { loadSettings } from '../../../sbc-pod/src/config/settings.ts';
+import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
+import { createLogger } from '../../../sbc-pod/src/log.ts';
+import { startSignallingPod } from '../../../sbc-pod/src/sbc/signalling-pod.ts';
+
+const settings = loadSettings(process.env);
+const certificates = [
+  { certPem: readFileSync(settings.tlsCert!, 'utf8'), keyPem: readFileSync(settings.tlsKey!, 'utf8'), default: true },
+];
+const pod = await startSignallingPod({
+  settings,
+  logger: createLogger(settings.logLevel),
+  source: new ManifestDirectorySource(settings.manifests, {
+    ...(settings.baseDomain ? { baseDomain: settings.baseDomain } : {}),
+    certificates: () => certificates,
+  }),
+  bootstrapCertificates: certificates,
+});
+const ports = Object.fromEntries(pod.element.stack.listeners().map((l) => [l.transport, l.port]));
+process.stdout.write(`${JSON.stringify({ ...ports, admin: pod.element.admin.address.port })}\n`);
+process.on('SIGTERM', () => {
+  void pod
+    .drain()
+    .then(() => pod.close())
+    .then(() => process.exit(0));
+});

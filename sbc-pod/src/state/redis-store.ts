@@ -1,0 +1,170 @@
+// The dialog store in Redis, shared by every sbc-pod. Keys are hash-tagged for Redis Cluster:
+//   sb:{call:<id>}:dialog   hash {v: version, o: owner pod, j: the StoredCall JSON}, PX = the call's TTL
+//   sb:{call:<id>}:lock     SET NX PX <token>; released by a compare-and-delete script
+//   sb:{call:<id>}:ended    SET NX: the one pod that sets it ends the call (BYEs, CDR) — exactly once
+//   sb:{cid:<Call-ID>}:tag:<our tag>  → call id (one GET finds the call of an in-dialog request)
+//   sb:timers               sorted set "<id>|<kind>" scored by deadline; a claim script ZREMs what it hands out
+// Scripts only touch keys of one slot each; the index keys and the timer set are written by separate commands.
+import type { Redis } from 'ioredis';
+import { type DeadlineKind, type DialogStore, dialogKeys, type SaveResult, type StoredCall } from './store.ts';
+
+export const TIMERS_KEY = 'sb:timers';
+export const recordKey = (id: string) => `sb:{call:${id}}:dialog`;
+export const lockKey = (id: string) => `sb:{call:${id}}:lock`;
+export const endedKey = (id: string) => `sb:{call:${id}}:ended`;
+export const indexKey = (callId: string, tag: string) => `sb:{cid:${callId}}:tag:${tag}`;
+
+const SAVE = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'ended' end
+if ARGV[1] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], 'v')
+  if (cur or '0') ~= ARGV[1] then return 'conflict' end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'o', ARGV[3], 'j', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 'ok'`;
+
+const FINISH = `
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`;
+
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const CLAIM = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, m in ipairs(due) do
+  if redis.call('ZREM', KEYS[1], m) == 1 then out[#out + 1] = m end
+end
+return out`;
+
+type Scripted = Redis & {
+  sbSave(
+    rec: string,
+    ended: string,
+    expect: string,
+    v: string,
+    owner: string,
+    json: string,
+    ttl: string,
+  ): Promise<string>;
+  sbFinish(rec: string, ended: string, ttl: string): Promise<number>;
+  sbUnlock(lock: string, token: string): Promise<number>;
+  sbClaim(timers: string, now: string, limit: string): Promise<string[]>;
+};
+
+export interface RedisDialogStoreOptions {
+  /** How long the end marker outlives the call (late retransmissions find it). Default 24 h. */
+  endedTtlMs?: number;
+  /** Close the client in close() (default true). */
+  ownsClient?: boolean;
+}
+
+export class RedisDialogStore implements DialogStore {
+  readonly shared = true;
+  #redis: Scripted;
+  #up: boolean;
+  #listeners: Array<(up: boolean) => void> = [];
+  #endedTtlMs: number;
+  #owns: boolean;
+
+  constructor(redis: Redis, opts: RedisDialogStoreOptions = {}) {
+    this.#redis = redis as Scripted;
+    this.#endedTtlMs = opts.endedTtlMs ?? 24 * 3600_000;
+    this.#owns = opts.ownsClient ?? true;
+    redis.defineCommand('sbSave', { numberOfKeys: 2, lua: SAVE });
+    redis.defineCommand('sbFinish', { numberOfKeys: 2, lua: FINISH });
+    redis.defineCommand('sbUnlock', { numberOfKeys: 1, lua: UNLOCK });
+    redis.defineCommand('sbClaim', { numberOfKeys: 1, lua: CLAIM });
+    this.#up = redis.status === 'ready';
+    const set = (up: boolean) => {
+      if (up === this.#up) return;
+      this.#up = up;
+      for (const fn of this.#listeners) fn(up);
+    };
+    redis.on('ready', () => set(true));
+    redis.on('close', () => set(false));
+    redis.on('end', () => set(false));
+    redis.on('reconnecting', () => set(false));
+  }
+
+  healthy(): boolean {
+    return this.#up;
+  }
+
+  onHealth(fn: (up: boolean) => void): void {
+    this.#listeners.push(fn);
+  }
+
+  async save(call: StoredCall, opts: { ttlMs: number; expect?: number | undefined }): Promise<SaveResult> {
+    const ttl = String(Math.max(1000, Math.round(opts.ttlMs)));
+    const pipe = this.#redis.pipeline() as ReturnType<Redis['pipeline']> & {
+      sbSave(...a: string[]): unknown;
+    };
+    pipe.sbSave(
+      recordKey(call.id),
+      endedKey(call.id),
+      opts.expect === undefined ? '' : String(opts.expect),
+      String(call.v),
+      call.owner,
+      JSON.stringify(call),
+      ttl,
+    );
+    for (const k of dialogKeys(call)) pipe.set(indexKey(k.callId, k.tag), call.id, 'PX', ttl);
+    const results = (await pipe.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    return (results[0]?.[1] as SaveResult | undefined) ?? 'conflict';
+  }
+
+  async load(id: string): Promise<StoredCall | undefined> {
+    const json = await this.#redis.hget(recordKey(id), 'j');
+    return json ? (JSON.parse(json) as StoredCall) : undefined;
+  }
+
+  async lookup(callId: string, tag: string): Promise<string | undefined> {
+    return (await this.#redis.get(indexKey(callId, tag))) ?? undefined;
+  }
+
+  async finish(call: { id: string; dialogs: Array<{ callId: string; tag: string }> }): Promise<boolean> {
+    const won = (await this.#redis.sbFinish(recordKey(call.id), endedKey(call.id), String(this.#endedTtlMs))) === 1;
+    if (won) {
+      const pipe = this.#redis.pipeline();
+      for (const k of call.dialogs) pipe.del(indexKey(k.callId, k.tag));
+      pipe.zrem(TIMERS_KEY, `${call.id}|session`, `${call.id}|no-answer`);
+      await pipe.exec();
+    }
+    return won;
+  }
+
+  async lock(id: string, ttlMs: number): Promise<string | undefined> {
+    const token = `${process.pid}.${Math.random().toString(36).slice(2)}`;
+    const ok = await this.#redis.set(lockKey(id), token, 'PX', Math.max(1, Math.round(ttlMs)), 'NX');
+    return ok === 'OK' ? token : undefined;
+  }
+
+  async unlock(id: string, token: string): Promise<void> {
+    await this.#redis.sbUnlock(lockKey(id), token);
+  }
+
+  async schedule(id: string, kind: DeadlineKind, at: number | undefined): Promise<void> {
+    if (at === undefined) await this.#redis.zrem(TIMERS_KEY, `${id}|${kind}`);
+    else await this.#redis.zadd(TIMERS_KEY, Math.round(at), `${id}|${kind}`);
+  }
+
+  async claimDue(now: number, limit: number): Promise<Array<{ id: string; kind: DeadlineKind }>> {
+    const members = await this.#redis.sbClaim(TIMERS_KEY, String(Math.round(now)), String(limit));
+    return members.map((m) => {
+      const bar = m.lastIndexOf('|');
+      return { id: m.slice(0, bar), kind: m.slice(bar + 1) as DeadlineKind };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#owns) this.#redis.disconnect();
+  }
+}
