@@ -6,11 +6,10 @@
 
 import { webcrypto } from 'node:crypto';
 import type * as x509t from '@peculiar/x509';
+import { loadX509 } from '../../../sbc-pod/src/tls/x509.ts';
 
-installReflectMetadataShim();
-// Loaded after the shim: @peculiar/x509 (through tsyringe) throws at load time without a Reflect metadata polyfill.
-const x509: typeof x509t = await import('@peculiar/x509');
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// The product's loader: @peculiar/x509 on Node's webcrypto, with the Reflect metadata it needs at load time.
+const x509 = await loadX509();
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
@@ -89,51 +88,6 @@ export async function generateRsaKeyPair(): Promise<CryptoKeyPair> {
 async function privateKeyPem(keys: CryptoKeyPair): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as webcrypto.CryptoKey);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
-}
-
-/**
- * The few `Reflect` metadata functions tsyringe (a dependency of @peculiar/x509) calls. Installed only when no real
- * polyfill (reflect-metadata, core-js) is present; metadata is kept per target and property in a WeakMap.
- */
-function installReflectMetadataShim(): void {
-  const R = Reflect as unknown as Record<string, unknown>;
-  if (typeof R.getMetadata === 'function') return;
-  const store = new WeakMap<object, Map<PropertyKey | undefined, Map<unknown, unknown>>>();
-  const table = (target: object, prop: PropertyKey | undefined, create: boolean) => {
-    let byProp = store.get(target);
-    if (!byProp) {
-      if (!create) return undefined;
-      byProp = new Map();
-      store.set(target, byProp);
-    }
-    let entries = byProp.get(prop);
-    if (!entries && create) {
-      entries = new Map();
-      byProp.set(prop, entries);
-    }
-    return entries;
-  };
-  const getOwn = (key: unknown, target: object, prop?: PropertyKey) => table(target, prop, false)?.get(key);
-  const hasOwn = (key: unknown, target: object, prop?: PropertyKey) => table(target, prop, false)?.has(key) ?? false;
-  const find = (key: unknown, target: object, prop?: PropertyKey): unknown => {
-    for (let t: object | null = target; t; t = Object.getPrototypeOf(t)) {
-      if (hasOwn(key, t, prop)) return getOwn(key, t, prop);
-    }
-    return undefined;
-  };
-  R.defineMetadata = (key: unknown, value: unknown, target: object, prop?: PropertyKey) => {
-    table(target, prop, true)!.set(key, value);
-  };
-  R.getOwnMetadata = getOwn;
-  R.hasOwnMetadata = hasOwn;
-  R.getMetadata = find;
-  R.hasMetadata = (key: unknown, target: object, prop?: PropertyKey) => {
-    for (let t: object | null = target; t; t = Object.getPrototypeOf(t)) if (hasOwn(key, t, prop)) return true;
-    return false;
-  };
-  R.metadata = (key: unknown, value: unknown) => (target: object, prop?: PropertyKey) => {
-    table(target, prop, true)!.set(key, value);
-  };
 }
 
 let serialCounter = 0;
