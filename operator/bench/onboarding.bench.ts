@@ -1,15 +1,3 @@
-// Operator figures (BENCHMARKS.md):
-// 1. Onboarding latency on a real kube-apiserver + etcd (e2e/src/harness/kube-apiserver.ts) with the real operator
-//    and a pod's kubernetes config source (both on their least-privilege ServiceAccounts): time from the Tenant
-//    create call to a source snapshot that contains the tenant; the median of several tenants, created one at a
-//    time after the examples have converged. Needs the kube binaries (scripts/ensure-kube-binaries.sh).
-// 2. 10,000 tenants through the pure functions: render, localise + shard, the ConfigMaps it makes (count, sizes),
-//    and the pod side (assemble from the ConfigMaps, validate, compile), all pools and one pool; medians of a few.
-// Human lines by default; `--json` prints one {"name","value","unit","baseline","ratio"} object per figure (no
-// baseline exists for these: null). `--quick` runs fewer rounds; `--no-cluster` skips part 1.
-import type { RoutePolicy } from '../../crds/src/api/route-policy.ts';
-import type { Tenant } from '../../crds/src/api/tenant.ts';
-import type { Trunk } from '../../crds/src/api/trunk.ts';
 import { render, validateRenderedConfig } from '../../crds/src/render/index.ts';
 import { compileConfig } from '../../sbc-pod/src/config/compiled.ts';
 import { KubernetesSource } from '../../sbc-pod/src/config/source/kubernetes.ts';
@@ -20,6 +8,7 @@ import { assembleConfig, configMapBytes, MANIFEST_NAME, shardConfig } from '../s
 import { localiseSecrets } from '../src/render/world.ts';
 import { apply, ensureNamespace, eventually, startTestCluster } from '../src/testing/cluster.ts';
 import { applyExamples, operatorKubeConfig, routePolicy, SYS, tenant } from '../src/testing/fixtures.ts';
+import { syntheticWorld } from '../src/testing/synthetic-world.ts';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -120,66 +109,7 @@ async function onboarding(rounds: number): Promise<void> {
 
 // ---- 2. 10,000 tenants through the pure functions ----
 
-function world(n: number): { tenants: Tenant[]; trunks: Trunk[]; routePolicies: RoutePolicy[] } {
-  const tenants: Tenant[] = [];
-  const routePolicies: RoutePolicy[] = [];
-  for (let i = 0; i < n; i++) {
-    const ns = `t${i}`;
-    tenants.push({
-      apiVersion: 'switchboard.dev/v1alpha1',
-      kind: 'Tenant',
-      metadata: { name: ns, namespace: ns },
-      spec: {
-        displayName: `Tenant ${i}`,
-        fqdn: `${ns}.sbc.example.net`,
-        certificate:
-          i % 10 === 0 ? { mode: 'Dedicated', issuerRef: { name: 'ca', kind: 'ClusterIssuer' } } : { mode: 'Wildcard' },
-        numbers: [`+1555${String(i).padStart(6, '0')}0-+1555${String(i).padStart(6, '0')}9`],
-        limits: { callsPerSecond: 10, maxConcurrentCalls: 100 },
-        routePolicyRef: { name: ns },
-        billing: { accountId: `ACC-${i}` },
-        // A quarter of the tenants in a second signalling pool, as in shards.test.ts.
-        ...(i % 4 === 0 ? { signallingPool: 'gold' } : {}),
-      },
-    } as Tenant);
-    routePolicies.push({
-      apiVersion: 'switchboard.dev/v1alpha1',
-      kind: 'RoutePolicy',
-      metadata: { name: ns, namespace: ns },
-      spec: {
-        routes: [
-          {
-            name: 'us',
-            match: { destinationPrefix: '+1' },
-            action: { trunks: [{ namespace: 'carriers', name: 'us' }] },
-          },
-          {
-            name: 'uk',
-            match: { destinationPrefix: '+44' },
-            action: {
-              trunks: [
-                { namespace: 'carriers', name: 'intl' },
-                { namespace: 'carriers', name: 'us' },
-              ],
-            },
-          },
-        ],
-        defaultAction: { block: { sipCode: 403 } },
-      },
-    } as RoutePolicy);
-  }
-  const trunk = (name: string): Trunk =>
-    ({
-      apiVersion: 'switchboard.dev/v1alpha1',
-      kind: 'Trunk',
-      metadata: { name, namespace: 'carriers' },
-      spec: {
-        targets: [{ host: `${name}.carrier.example.com` }],
-        sharing: { mode: 'Shared', allowedTenants: { namespaces: { from: 'All' } } },
-      },
-    }) as Trunk;
-  return { tenants, trunks: [trunk('us'), trunk('intl')], routePolicies };
-}
+const world = syntheticWorld;
 
 function tenThousand(rounds: number): void {
   const N = 10_000;

@@ -1,72 +1,12 @@
 // Sharding: round trip, size budget, stable placement, and the 10,000-tenant figures (printed, not asserted).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RoutePolicy } from '../../../crds/src/api/route-policy.ts';
-import type { Tenant } from '../../../crds/src/api/tenant.ts';
-import type { Trunk } from '../../../crds/src/api/trunk.ts';
 import { render, validateRenderedConfig } from '../../../crds/src/render/index.ts';
+import { syntheticWorld } from '../testing/synthetic-world.ts';
 import { assembleConfig, configMapBytes, DEFAULT_MAX_BYTES, MANIFEST_NAME, shardConfig } from './shards.ts';
 import { carryOver, localiseSecrets } from './world.ts';
 
-function world(n: number): { tenants: Tenant[]; trunks: Trunk[]; routePolicies: RoutePolicy[] } {
-  const tenants: Tenant[] = [];
-  const routePolicies: RoutePolicy[] = [];
-  for (let i = 0; i < n; i++) {
-    const ns = `t${i}`;
-    tenants.push({
-      apiVersion: 'switchboard.dev/v1alpha1',
-      kind: 'Tenant',
-      metadata: { name: ns, namespace: ns },
-      spec: {
-        displayName: `Tenant ${i}`,
-        fqdn: `${ns}.sbc.example.net`,
-        certificate:
-          i % 10 === 0 ? { mode: 'Dedicated', issuerRef: { name: 'ca', kind: 'ClusterIssuer' } } : { mode: 'Wildcard' },
-        numbers: [`+1555${String(i).padStart(6, '0')}0-+1555${String(i).padStart(6, '0')}9`],
-        limits: { callsPerSecond: 10, maxConcurrentCalls: 100 },
-        routePolicyRef: { name: ns },
-        billing: { accountId: `ACC-${i}` },
-        ...(i % 4 === 0 ? { signallingPool: 'gold' } : {}),
-      },
-    } as Tenant);
-    routePolicies.push({
-      apiVersion: 'switchboard.dev/v1alpha1',
-      kind: 'RoutePolicy',
-      metadata: { name: ns, namespace: ns },
-      spec: {
-        routes: [
-          {
-            name: 'us',
-            match: { destinationPrefix: '+1' },
-            action: { trunks: [{ namespace: 'carriers', name: 'us' }] },
-          },
-          {
-            name: 'uk',
-            match: { destinationPrefix: '+44' },
-            action: {
-              trunks: [
-                { namespace: 'carriers', name: 'intl' },
-                { namespace: 'carriers', name: 'us' },
-              ],
-            },
-          },
-        ],
-        defaultAction: { block: { sipCode: 403 } },
-      },
-    } as RoutePolicy);
-  }
-  const trunk = (name: string): Trunk =>
-    ({
-      apiVersion: 'switchboard.dev/v1alpha1',
-      kind: 'Trunk',
-      metadata: { name, namespace: 'carriers' },
-      spec: {
-        targets: [{ host: `${name}.carrier.example.com` }],
-        sharing: { mode: 'Shared', allowedTenants: { namespaces: { from: 'All' } } },
-      },
-    }) as Trunk;
-  return { tenants, trunks: [trunk('us'), trunk('intl')], routePolicies };
-}
+const world = syntheticWorld;
 
 const OPTS = { generatedAt: '2026-01-01T00:00:00Z', baseDomain: 'sbc.example.net' };
 
