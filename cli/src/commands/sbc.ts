@@ -13,12 +13,21 @@ export async function run(args: string[]): Promise<number> {
   const logger = createLogger(settings.logLevel, 'sbc');
   try {
     const certificates = fileCertificates(settings);
+    // SWITCHBOARD_MEDIA_URL may list several media pods of one pool: new calls go round-robin to the healthy ones,
+    // and the calls of a pod that stops answering are re-anchored on another (re-INVITE of both legs).
+    const media = settings.mediaUrl
+      ? new MediaPodAnchor({
+          url: settings.mediaUrl,
+          healthIntervalMs: settings.mediaUrl.includes(',') ? settings.mediaHealthIntervalMs : 0,
+          logger,
+        })
+      : undefined;
     const pod = await startSignallingPod({
       settings,
       logger,
       source: configSourceFor(settings, certificates),
       ...(certificates ? { bootstrapCertificates: certificates() } : {}),
-      ...(settings.mediaUrl ? { media: new MediaPodAnchor({ url: settings.mediaUrl }) } : {}),
+      ...(media ? { media } : {}),
     });
     if (!settings.mediaUrl) logger.warn('SWITCHBOARD_MEDIA_URL unset: SDP is relayed unchanged, media is not anchored');
     // SIGTERM = drain (DESIGN.md §8): not ready, new INVITEs 503, live calls finish or are handed over to the other
@@ -27,6 +36,7 @@ export async function run(args: string[]): Promise<number> {
       async () => {
         await pod.drain();
         await pod.close();
+        media?.close();
       },
       (m) => logger.info(m),
     );

@@ -148,6 +148,19 @@ export interface B2buaOptions {
   timerPollMs?: number;
 }
 
+/** Re-anchoring a call's media: attempts, the pause while the call is not ready, and after a failure. */
+const REANCHOR_ATTEMPTS = 10;
+const REANCHOR_WAIT_MS = 300;
+const REANCHOR_RETRY_MS = 1000;
+
+/** State read again after an await (TypeScript keeps the narrowing from before it). */
+const hasEnded = (call: Call): boolean => call.state === 'ended';
+
+/** An INVITE, or an UPDATE with a body: a new offer. */
+function isOfferMethod(method: string, req: SipRequest): boolean {
+  return method === 'INVITE' || (method === 'UPDATE' && req.body.length > 0);
+}
+
 /** Microsoft's SIP proxy certificate SAN (T1.6). */
 export const TEAMS_SAN = 'sip.pstnhub.microsoft.com';
 
@@ -189,6 +202,7 @@ export class B2bua implements CallHandler {
       this.#teamsSources.addSubnet(net!, Number(bits ?? (family === 'ipv6' ? 128 : 32)), family);
     }
     options.store?.onHealth((up) => this.#onStoreHealth(up));
+    this.#media.onCallsLost?.((ids) => this.#onMediaLost(ids));
   }
 
   activeCalls(): Call[] {
@@ -1133,7 +1147,7 @@ export class B2bua implements CallHandler {
     }
     // A re-INVITE without SDP (delayed offer): the 2xx brings the offer; its answer comes in the caller's ACK.
     const delayedOffer = method === 'INVITE' && req.body.length === 0;
-    if (method === 'INVITE' && to.inviteInProgress) {
+    if ((method === 'INVITE' && to.inviteInProgress) || (call.reanchoring && isOfferMethod(method, req))) {
       txn.respond(buildResponse(req, 491, 'Request Pending'));
       return;
     }
@@ -1298,7 +1312,8 @@ export class B2bua implements CallHandler {
       })
       .then(async (media) => {
         // Exactly once across pods: only the pod that ends the call in the store writes its CDR.
-        if (await this.#claimEnd(call)) await this.#o.cdr.write(this.#finishCdr(call, media ? { ...cdr, media } : cdr));
+        const m = media && call.reanchored ? { ...media, reanchored: call.reanchored } : media;
+        if (await this.#claimEnd(call)) await this.#o.cdr.write(this.#finishCdr(call, m ? { ...cdr, media: m } : cdr));
       })
       .catch((err: unknown) => {
         this.counters.cdrFailures++;
@@ -1688,6 +1703,113 @@ export class B2bua implements CallHandler {
       await this.#legs.sendStateless(leg, ack).catch(() => {});
     }
     return res;
+  }
+
+  // ---- Media re-anchoring (issue [5/10] item 7) ----------------------------------------------------------------
+
+  /** The media pod holding these calls stopped answering: move each to another pod of the pool. */
+  #onMediaLost(callIds: string[]): void {
+    const byId = new Map([...this.#calls].map((c) => [c.id, c]));
+    for (const id of callIds) {
+      const call = byId.get(id);
+      if (call) void this.#reanchorCall(call, 1);
+    }
+  }
+
+  /**
+   * Re-anchor a call's media: the media pool's fresh offers go to both legs in our own re-INVITEs (next CSeq, our
+   * Contact; SRTP toward Teams), each 2xx is ACKed and its answer posted to the new pod. The call, its dialogs and
+   * its CDR go on. A call that is not confirmed yet (or has an INVITE in flight) is retried shortly; bounded.
+   */
+  async #reanchorCall(call: Call, attempt: number): Promise<void> {
+    const media = this.#media;
+    if (!media.reanchor || !media.reanchorAnswer || call.state === 'ended') return;
+    const names: LegName[] = ['inbound', 'outbound'];
+    const retry = (ms: number, why: string) => {
+      if (attempt >= REANCHOR_ATTEMPTS) {
+        this.#log(call).error({ why }, 'media re-anchoring given up: the call has no media');
+        return;
+      }
+      this.#legTimer(call, 'reanchor', ms, () => void this.#reanchorCall(call, attempt + 1));
+    };
+    if (
+      call.state !== 'confirmed' ||
+      call.transferring ||
+      call.reanchoring ||
+      names.some((n) => !legOf(call, n)?.dialog || legOf(call, n)?.inviteInProgress)
+    ) {
+      return retry(REANCHOR_WAIT_MS, `call ${call.state}, or an INVITE in progress`);
+    }
+    call.reanchoring = true;
+    let offers: Record<LegName, Buffer>;
+    try {
+      offers = await media.reanchor(call.id);
+    } catch (err) {
+      call.reanchoring = false;
+      this.#log(call).warn({ err: String(err), attempt }, 'media re-anchoring failed');
+      return retry(REANCHOR_RETRY_MS, String(err));
+    }
+    this.#log(call).info('media moved to another media pod: re-INVITE of both legs');
+    const results = await Promise.all(names.map((n) => this.#reanchorLeg(call, n, offers[n])));
+    call.reanchoring = false;
+    call.reanchored = (call.reanchored ?? 0) + 1;
+    if (hasEnded(call)) return;
+    const gone = names.filter((_, i) => results[i] === 'gone');
+    if (gone.length) {
+      // A leg whose dialog no longer answers (481, timeout): the call cannot go on.
+      this.#log(call).warn({ legs: gone }, 're-INVITE after media re-anchoring failed: ending the call');
+      for (const n of names) if (!gone.includes(n)) this.#byeLeg(call, n);
+      this.#endCall(call, { status: 500, reason: 'Media Re-anchoring Failed', endedBy: 'sbc' });
+      return;
+    }
+    await this.#replicate(call);
+  }
+
+  /** One leg's re-INVITE with its re-anchoring offer; a 491 (glare) is tried again after a pause, twice at most. */
+  async #reanchorLeg(call: Call, name: LegName, offer: Buffer): Promise<'ok' | 'failed' | 'gone'> {
+    for (let tries = 1; ; tries++) {
+      const leg = legOf(call, name);
+      if (!leg?.dialog || call.state === 'ended') return 'failed';
+      const body = leg.side === 'teams' ? toTeamsSdp(offer, leg.lastSdp) : offer;
+      const st = call.sessionTimers?.[name];
+      leg.inviteInProgress = true;
+      leg.lastSdp = body;
+      const res = await this.#sendOnLeg(call, leg, 'INVITE', {
+        contact: true,
+        headers: st
+          ? [
+              { name: 'Session-Expires', value: `${st.interval};refresher=${st.weRefresh ? 'uac' : 'uas'}` },
+              { name: 'Supported', value: 'timer' },
+            ]
+          : [],
+        contentType: 'application/sdp',
+        body,
+      });
+      leg.inviteInProgress = false;
+      if (!res || res.status === 481 || res.status === 408) return 'gone';
+      if (res.status === 491 && tries < 3 && !hasEnded(call)) {
+        await new Promise<void>((r) => setTimeout(r, 500 * tries).unref());
+        continue;
+      }
+      if (res.status >= 300) {
+        this.#log(call).warn({ leg: name, status: res.status }, 'leg refused the re-anchoring re-INVITE');
+        return 'failed';
+      }
+      const ack = this.#legs.request(leg, 'ACK', nextRequest(leg.dialog!, 'ACK', res.cseq.seq).lines);
+      await this.#legs.sendStateless(leg, ack).catch(() => {});
+      if (st) this.#startSessionTimer(call, name);
+      if (!res.body.length) {
+        this.#log(call).warn({ leg: name }, 'a 2xx to the re-anchoring re-INVITE without SDP');
+        return 'failed';
+      }
+      try {
+        await this.#media.reanchorAnswer!(call.id, name, res.body);
+      } catch (err) {
+        this.#log(call).warn({ leg: name, err: String(err) }, 'media pod refused the re-anchoring answer');
+        return 'failed';
+      }
+      return 'ok';
+    }
   }
 
   /** M5.28: INVITE with Replaces from Teams: find the Teams dialog it names (RFC 3891 §3), or 481. */

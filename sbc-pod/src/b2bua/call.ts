@@ -106,6 +106,10 @@ export interface Call {
   provisionalsRelayed?: number;
   /** A REFER from Teams is being carried out (M5.25). */
   transferring?: boolean;
+  /** Its media is being moved to another media pod (both legs re-INVITEd): offers from the legs get 491 meanwhile. */
+  reanchoring?: boolean;
+  /** How many times its media was moved to another media pod (the CDR's media.reanchored). */
+  reanchored?: number;
   /** In-dialog sends (NOTIFYs) on a leg keep their order. */
   sendChain?: Promise<void>;
   /** Its replica in the dialog store (version, pods that handled it, deadlines); absent without a store. */

@@ -22,6 +22,15 @@ export interface MediaAnchor {
   answer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer>;
   /** The call ended: free whatever was allocated and return the final figures. Idempotent. */
   release(callId: string): Promise<MediaStats | undefined>;
+  /**
+   * Optional (media pools): tell `listener` the calls whose media pod stopped answering; the B2BUA re-anchors each
+   * (`reanchor`, then a re-INVITE of both legs with the fresh offers and `reanchorAnswer` with each answer).
+   */
+  onCallsLost?(listener: (callIds: string[]) => void): void;
+  /** Move a call to a healthy media pod: a fresh SDP offer per leg (new ports, and new keys toward SRTP legs). */
+  reanchor?(callId: string): Promise<Record<'inbound' | 'outbound', Buffer>>;
+  /** The answer a leg gave to its re-anchoring offer. */
+  reanchorAnswer?(callId: string, leg: 'inbound' | 'outbound', sdp: Buffer): Promise<void>;
 }
 
 export const passthroughMedia: MediaAnchor = {

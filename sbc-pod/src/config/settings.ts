@@ -28,6 +28,8 @@ export interface Settings {
   mediaPorts: { low: number; high: number };
   /** Control API of the media pod(s) the signalling pod anchors calls on (`switchboard sbc`); unset = no anchoring. */
   mediaUrl?: string;
+  /** How often the sbc-pod probes each media pod of SWITCHBOARD_MEDIA_URL (`GET /v1/health`) to re-anchor lost calls. */
+  mediaHealthIntervalMs: number;
   adminToken?: string;
   logLevel: string;
   /** OPTIONS keep-alive interval toward each Teams target (O4.3: at most 60 s). */
@@ -156,7 +158,17 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     help: 'LOW-HIGH UDP port range',
     default: '20000-29999',
   },
-  mediaUrl: { env: 'SWITCHBOARD_MEDIA_URL', flag: 'media-url', help: 'media pod control API URL (sbc pods)' },
+  mediaUrl: {
+    env: 'SWITCHBOARD_MEDIA_URL',
+    flag: 'media-url',
+    help: 'media pod control API URL, or a comma list of the pods of one pool (sbc pods)',
+  },
+  mediaHealthIntervalMs: {
+    env: 'SWITCHBOARD_MEDIA_HEALTH_INTERVAL',
+    flag: 'media-health-interval',
+    help: 'seconds between health probes of each media pod (a lost pod’s calls are re-anchored)',
+    default: '1',
+  },
   adminToken: { env: 'SWITCHBOARD_ADMIN_TOKEN', flag: 'admin-token', help: 'bearer token for the admin API' },
   logLevel: { env: 'SWITCHBOARD_LOG_LEVEL', flag: 'log-level', help: 'pino level: trace … fatal', default: 'info' },
   teamsOptionsIntervalMs: {
@@ -473,6 +485,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     mediaIp: raw('mediaIp')!,
     mediaPorts: { low, high },
     mediaUrl: optional('mediaUrl'),
+    mediaHealthIntervalMs: seconds('mediaHealthIntervalMs', 60),
     adminToken: optional('adminToken'),
     logLevel: raw('logLevel')!,
   };

@@ -2,7 +2,13 @@
 // The inbound leg is media leg "a", the outbound leg "b". Teams legs get SRTP (SDES), ICE-lite and RTCP-mux;
 // carrier legs plain RTP unless their trunk requires SRTP. Requests are idempotent on the media pod, so a retried
 // offer (failover to the next trunk) returns the same ports and keys.
+//
+// Over a pool of media pods (SWITCHBOARD_MEDIA_URL as a comma list) new calls go round-robin to the pods that answer
+// their health probe (`GET /v1/health`); a call stays on the pod it started on. When that pod stops answering (or
+// comes back as another pod: its podId changed, its sessions are gone) the calls it held are reported through
+// `onCallsLost`, and `reanchor` moves a call to a healthy pod of the pool (the pods share their state store).
 import type { MediaAnchor, MediaCallRef, MediaStats } from '../b2bua/media.ts';
+import type { Logger } from '../log.ts';
 
 /** A media pod refused an SDP: the call should be answered with `sipStatus` (488 for no common codec). */
 export class MediaError extends Error {
@@ -14,10 +20,24 @@ export class MediaError extends Error {
   }
 }
 
+/** The media pod did not answer at all (connection refused, timeout): another pod of the pool may. */
+class MediaPodUnreachable extends MediaError {
+  override name = 'MediaPodUnreachable';
+}
+
 export interface MediaPodAnchorOptions {
-  /** Control API base URL, e.g. http://127.0.0.1:9100 */
-  url: string;
+  /** Control API base URL, e.g. http://127.0.0.1:9100 (one pod). */
+  url?: string;
+  /** Control API base URLs of the pods of one pool (they share a state store); `url` is the one-pod form. */
+  urls?: string[];
   timeoutMs?: number;
+  /** Health probe interval; 0 = no probing. Default: 1000 ms over two or more pods, off for one. */
+  healthIntervalMs?: number;
+  /** A probe that takes longer than this failed (default: the interval, at most `timeoutMs`). */
+  healthTimeoutMs?: number;
+  /** Consecutive failed probes before a pod counts as lost (default 2). */
+  failuresBeforeDown?: number;
+  logger?: Pick<Logger, 'info' | 'warn'>;
 }
 
 type Side = MediaCallRef['sides']['inbound'];
@@ -28,25 +48,153 @@ function profile(side: Side, carrierSrtp: boolean | undefined) {
 
 const legOf = (from: MediaCallRef['from']) => (from === 'inbound' ? 'a' : 'b');
 
+interface Pod {
+  url: string;
+  up: boolean;
+  failures: number;
+  probing: boolean;
+  /** The podId its last health answer gave: a different one means the pod restarted and lost its sessions. */
+  podId?: string;
+}
+
+export interface MediaPodState {
+  url: string;
+  up: boolean;
+  podId?: string;
+  calls: number;
+}
+
 export class MediaPodAnchor implements MediaAnchor {
-  #url: string;
+  #pods: Pod[];
   #timeoutMs: number;
+  #healthTimeoutMs: number;
+  #failuresBeforeDown: number;
+  #next = 0;
+  /** Which pod holds each call this anchor knows of. */
+  #callPod = new Map<string, Pod>();
+  #lostListeners: Array<(callIds: string[]) => void> = [];
+  #timer: NodeJS.Timeout | undefined;
+  #logger: Pick<Logger, 'info' | 'warn'> | undefined;
 
   constructor(opts: MediaPodAnchorOptions) {
-    this.#url = opts.url.replace(/\/$/, '');
+    const urls = [...(opts.urls ?? []), ...(opts.url ? opts.url.split(',') : [])]
+      .map((u) => u.trim().replace(/\/$/, ''))
+      .filter((u) => u.length > 0);
+    if (urls.length === 0) throw new Error('MediaPodAnchor: no media pod URL');
+    this.#pods = [...new Set(urls)].map((url) => ({ url, up: true, failures: 0, probing: false }));
     this.#timeoutMs = opts.timeoutMs ?? 2000;
+    this.#failuresBeforeDown = Math.max(1, opts.failuresBeforeDown ?? 2);
+    this.#logger = opts.logger;
+    const interval = opts.healthIntervalMs ?? (this.#pods.length > 1 ? 1000 : 0);
+    this.#healthTimeoutMs = opts.healthTimeoutMs ?? Math.min(this.#timeoutMs, Math.max(interval, 100));
+    if (interval > 0) {
+      this.#timer = setInterval(() => this.#probeAll(), interval);
+      this.#timer.unref();
+      this.#probeAll();
+    }
   }
 
-  async #call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  /** Stop probing (the pods are not touched). */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The pods of the pool and what the probe last found. */
+  pods(): MediaPodState[] {
+    return this.#pods.map((p) => ({
+      url: p.url,
+      up: p.up,
+      ...(p.podId ? { podId: p.podId } : {}),
+      calls: [...this.#callPod.values()].filter((q) => q === p).length,
+    }));
+  }
+
+  /** The URL of the pod holding a call, if this anchor knows it. */
+  podOf(callId: string): string | undefined {
+    return this.#callPod.get(callId)?.url;
+  }
+
+  onCallsLost(listener: (callIds: string[]) => void): void {
+    this.#lostListeners.push(listener);
+  }
+
+  // ---- health -------------------------------------------------------------------------------------------------
+
+  #probeAll(): void {
+    for (const pod of this.#pods) if (!pod.probing) void this.#probe(pod);
+  }
+
+  async #probe(pod: Pod): Promise<void> {
+    pod.probing = true;
+    try {
+      const res = await fetch(`${pod.url}/v1/health`, { signal: AbortSignal.timeout(this.#healthTimeoutMs) });
+      const json = (await res.json().catch(() => ({}))) as { podId?: unknown };
+      if (!res.ok) throw new Error(`status ${res.status}`);
+      const podId = typeof json.podId === 'string' ? json.podId : undefined;
+      if (pod.podId !== undefined && podId !== undefined && podId !== pod.podId) {
+        this.#logger?.warn({ url: pod.url, was: pod.podId, now: podId }, 'media pod restarted: its calls are lost');
+        this.#lose(pod);
+      }
+      if (podId !== undefined) pod.podId = podId;
+      pod.failures = 0;
+      if (!pod.up) {
+        pod.up = true;
+        this.#logger?.info({ url: pod.url }, 'media pod answers again');
+      }
+    } catch (err) {
+      this.#failed(pod, err);
+    } finally {
+      pod.probing = false;
+    }
+  }
+
+  #failed(pod: Pod, err: unknown): void {
+    pod.failures++;
+    if (pod.up && pod.failures >= this.#failuresBeforeDown) {
+      pod.up = false;
+      this.#logger?.warn({ url: pod.url, err: String(err) }, 'media pod stopped answering');
+      this.#lose(pod);
+    }
+  }
+
+  /** Report the calls held by a pod that is gone (they keep pointing at it until re-anchored). */
+  #lose(pod: Pod): void {
+    const ids = [...this.#callPod].filter(([, p]) => p === pod).map(([id]) => id);
+    if (ids.length === 0) return;
+    for (const l of this.#lostListeners) {
+      try {
+        l(ids);
+      } catch (err) {
+        this.#logger?.warn({ err: String(err) }, 'calls-lost listener failed');
+      }
+    }
+  }
+
+  /** The next healthy pod, round-robin, skipping `skip`. */
+  #pick(skip: Set<Pod>): Pod | undefined {
+    for (let i = 0; i < this.#pods.length; i++) {
+      const pod = this.#pods[(this.#next + i) % this.#pods.length]!;
+      if (pod.up && !skip.has(pod)) {
+        this.#next = (this.#next + i + 1) % this.#pods.length;
+        return pod;
+      }
+    }
+    return undefined;
+  }
+
+  // ---- control API --------------------------------------------------------------------------------------------
+
+  async #call(pod: Pod, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
     let res: Response;
     try {
-      res = await fetch(`${this.#url}${path}`, {
+      res = await fetch(`${pod.url}${path}`, {
         method,
         ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (err) {
-      throw new MediaError(`media pod ${this.#url} unreachable: ${String(err)}`, 503);
+      throw new MediaPodUnreachable(`media pod ${pod.url} unreachable: ${String(err)}`, 503);
     }
     const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
     if (!res.ok) {
@@ -56,30 +204,113 @@ export class MediaPodAnchor implements MediaAnchor {
     return json;
   }
 
+  /**
+   * The pod holding a call: the one this anchor put it on, else (a call another sbc-pod set up, or after a
+   * restart) the pod of the pool that knows the session. One pod: that pod.
+   */
+  async #podOf(callId: string): Promise<Pod | undefined> {
+    const known = this.#callPod.get(callId);
+    if (known) return known;
+    if (this.#pods.length === 1) return this.#pods[0];
+    // Asked of every healthy pod at once (a new call costs one parallel round of 404s).
+    const found = await Promise.all(
+      this.#pods
+        .filter((p) => p.up)
+        .map((pod) =>
+          this.#call(pod, 'GET', `/v1/sessions/${encodeURIComponent(callId)}`).then(
+            () => pod,
+            () => undefined, // not there (404) or not answering
+          ),
+        ),
+    );
+    const pod = found.find((p) => p !== undefined);
+    if (pod && !this.#callPod.has(callId)) this.#callPod.set(callId, pod);
+    return this.#callPod.get(callId) ?? pod;
+  }
+
   async offer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer> {
     const leg = legOf(ref.from);
-    const out = await this.#call('POST', `/v1/sessions/${encodeURIComponent(ref.callId)}/legs/${leg}/offer`, {
+    const body = {
       tenant: ref.tenant,
       sdp: sdp.toString('utf8'),
       to: leg === 'a' ? 'b' : 'a',
       profiles: { a: profile(ref.sides.inbound, ref.carrierSrtp), b: profile(ref.sides.outbound, ref.carrierSrtp) },
-    });
-    return Buffer.from(String(out.sdp), 'utf8');
+    };
+    const path = `/v1/sessions/${encodeURIComponent(ref.callId)}/legs/${leg}/offer`;
+    const held = await this.#podOf(ref.callId);
+    // A re-offer on a known call stays on its pod (a pod-less call is new: it may start anywhere).
+    if (held && (this.#callPod.has(ref.callId) || this.#pods.length === 1)) {
+      const out = await this.#call(held, 'POST', path, body);
+      this.#callPod.set(ref.callId, held);
+      return Buffer.from(String(out.sdp), 'utf8');
+    }
+    // A new call: the next healthy pod; one that does not answer is skipped (and counts a failed probe).
+    const tried = new Set<Pod>();
+    let last: unknown = new MediaError('no healthy media pod', 503);
+    for (let pod = this.#pick(tried); pod; pod = this.#pick(tried)) {
+      tried.add(pod);
+      try {
+        const out = await this.#call(pod, 'POST', path, body);
+        this.#callPod.set(ref.callId, pod);
+        return Buffer.from(String(out.sdp), 'utf8');
+      } catch (err) {
+        if (!(err instanceof MediaPodUnreachable)) throw err;
+        last = err;
+        this.#failed(pod, err);
+      }
+    }
+    throw last;
   }
 
   async answer(ref: MediaCallRef, sdp: Buffer): Promise<Buffer> {
+    const pod = await this.#podOf(ref.callId);
+    if (!pod) throw new MediaError(`media: no pod holds call ${ref.callId}`, 500);
     const out = await this.#call(
+      pod,
       'POST',
       `/v1/sessions/${encodeURIComponent(ref.callId)}/legs/${legOf(ref.from)}/answer`,
-      {
-        sdp: sdp.toString('utf8'),
-      },
+      { sdp: sdp.toString('utf8') },
     );
     return out.sdp === null ? sdp : Buffer.from(String(out.sdp), 'utf8');
   }
 
+  async reanchor(callId: string): Promise<Record<'inbound' | 'outbound', Buffer>> {
+    const from = this.#callPod.get(callId);
+    const tried = new Set<Pod>(from ? [from] : []);
+    let last: unknown = new MediaError(`no healthy media pod to re-anchor ${callId} on`, 503);
+    for (let pod = this.#pick(tried); pod; pod = this.#pick(tried)) {
+      tried.add(pod);
+      try {
+        const out = await this.#call(pod, 'POST', `/v1/sessions/${encodeURIComponent(callId)}/reanchor`);
+        const offers = out.offers as { a?: unknown; b?: unknown } | undefined;
+        if (typeof offers?.a !== 'string' || typeof offers.b !== 'string') {
+          throw new MediaError(`media pod ${pod.url}: re-anchor answer without offers`, 500);
+        }
+        this.#callPod.set(callId, pod);
+        this.#logger?.info({ callId, from: from?.url, to: pod.url }, 'call re-anchored');
+        return { inbound: Buffer.from(offers.a, 'utf8'), outbound: Buffer.from(offers.b, 'utf8') };
+      } catch (err) {
+        if (!(err instanceof MediaPodUnreachable)) throw err;
+        last = err;
+        this.#failed(pod, err);
+      }
+    }
+    throw last;
+  }
+
+  async reanchorAnswer(callId: string, leg: 'inbound' | 'outbound', sdp: Buffer): Promise<void> {
+    const pod = this.#callPod.get(callId);
+    if (!pod) throw new MediaError(`media: call ${callId} was not re-anchored here`, 500);
+    await this.#call(pod, 'POST', `/v1/sessions/${encodeURIComponent(callId)}/legs/${legOf(leg)}/answer`, {
+      sdp: sdp.toString('utf8'),
+    });
+  }
+
   async release(callId: string): Promise<MediaStats | undefined> {
-    const out = await this.#call('DELETE', `/v1/sessions/${encodeURIComponent(callId)}`);
+    const pod = await this.#podOf(callId);
+    this.#callPod.delete(callId);
+    if (!pod) return undefined;
+    const out = await this.#call(pod, 'DELETE', `/v1/sessions/${encodeURIComponent(callId)}`);
     const final = out.final as { legs?: Record<string, { stats?: Record<string, unknown> }> } | null;
     if (!final?.legs) return undefined;
     // Per leg, the figures a CDR needs: packets, loss, jitter — not ports or addresses.
