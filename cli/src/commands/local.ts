@@ -43,7 +43,7 @@ export async function run(args: string[]): Promise<number> {
       logger,
       source,
       bootstrapCertificates: [{ certPem: bootstrap.certPem, keyPem: bootstrap.keyPem, default: true }],
-      media: new MediaPodAnchor({ url: media.url }),
+      media: new MediaPodAnchor({ url: media.url, anyPool: true }),
     });
     const pod = {
       close: async () => {

@@ -1272,6 +1272,7 @@ export class B2bua implements CallHandler {
       from,
       sides: { inbound: call.inbound.leg.side, outbound },
       carrierSrtp: call.trunk?.media.srtp === 'Required',
+      pool: call.tenant.mediaPool,
     };
   }
 

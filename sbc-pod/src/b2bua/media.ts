@@ -10,6 +10,8 @@ export interface MediaCallRef {
   sides: { inbound: 'teams' | 'carrier'; outbound: 'teams' | 'carrier' };
   /** The carrier trunk wants SRTP (Trunk media.srtp Required). */
   carrierSrtp?: boolean;
+  /** The tenant's media pool (`Tenant.spec.mediaPool`): its calls are anchored only on that pool's media pods. */
+  pool?: string;
 }
 
 /** Per-leg media figures for the CDR (packets, loss, jitter…), as the anchor reports them at release. */

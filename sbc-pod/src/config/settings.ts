@@ -161,7 +161,7 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
   mediaUrl: {
     env: 'SWITCHBOARD_MEDIA_URL',
     flag: 'media-url',
-    help: 'media pod control API URL, or a comma list of the pods of one pool (sbc pods)',
+    help: 'media pod control API URLs, comma list; POOL=URL puts a pod in a tenant media pool (sbc pods)',
   },
   mediaHealthIntervalMs: {
     env: 'SWITCHBOARD_MEDIA_HEALTH_INTERVAL',

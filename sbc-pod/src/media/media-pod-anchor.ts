@@ -28,9 +28,14 @@ class MediaPodUnreachable extends MediaError {
 export interface MediaPodAnchorOptions {
   /** Control API base URL, e.g. http://127.0.0.1:9100 (one pod). */
   url?: string;
-  /** Control API base URLs of the pods of one pool (they share a state store); `url` is the one-pod form. */
+  /**
+   * Control API base URLs. An entry `POOL=URL` puts that pod in a named media pool (a Tenant's `mediaPool`: dedicated
+   * media pods for regulated customers); a bare URL is in pool `default`. Pods of one pool share a state store.
+   */
   urls?: string[];
   timeoutMs?: number;
+  /** Every media pool is served by these pods (local mode: one process anchors every tenant). */
+  anyPool?: boolean;
   /** Health probe interval; 0 = no probing. Default: 1000 ms over two or more pods, off for one. */
   healthIntervalMs?: number;
   /** A probe that takes longer than this failed (default: the interval, at most `timeoutMs`). */
@@ -48,8 +53,11 @@ function profile(side: Side, carrierSrtp: boolean | undefined) {
 
 const legOf = (from: MediaCallRef['from']) => (from === 'inbound' ? 'a' : 'b');
 
+export const DEFAULT_MEDIA_POOL = 'default';
+
 interface Pod {
   url: string;
+  pool: string;
   up: boolean;
   failures: number;
   probing: boolean;
@@ -59,6 +67,7 @@ interface Pod {
 
 export interface MediaPodState {
   url: string;
+  pool: string;
   up: boolean;
   podId?: string;
   calls: number;
@@ -70,6 +79,7 @@ export class MediaPodAnchor implements MediaAnchor {
   #healthTimeoutMs: number;
   #failuresBeforeDown: number;
   #next = 0;
+  #anyPool: boolean;
   /** Which pod holds each call this anchor knows of. */
   #callPod = new Map<string, Pod>();
   #lostListeners: Array<(callIds: string[]) => void> = [];
@@ -77,11 +87,21 @@ export class MediaPodAnchor implements MediaAnchor {
   #logger: Pick<Logger, 'info' | 'warn'> | undefined;
 
   constructor(opts: MediaPodAnchorOptions) {
-    const urls = [...(opts.urls ?? []), ...(opts.url ? opts.url.split(',') : [])]
-      .map((u) => u.trim().replace(/\/$/, ''))
+    const entries = [...(opts.urls ?? []), ...(opts.url ? opts.url.split(',') : [])]
+      .map((u) => u.trim())
       .filter((u) => u.length > 0);
-    if (urls.length === 0) throw new Error('MediaPodAnchor: no media pod URL');
-    this.#pods = [...new Set(urls)].map((url) => ({ url, up: true, failures: 0, probing: false }));
+    if (entries.length === 0) throw new Error('MediaPodAnchor: no media pod URL');
+    const pods = new Map<string, Pod>();
+    for (const entry of entries) {
+      // "POOL=URL" (a pool name has no ':' or '/'), else a bare URL in the default pool.
+      const eq = entry.indexOf('=');
+      const named = eq > 0 && !/[:/]/.test(entry.slice(0, eq));
+      const pool = named ? entry.slice(0, eq) : DEFAULT_MEDIA_POOL;
+      const url = (named ? entry.slice(eq + 1) : entry).replace(/\/$/, '');
+      if (!pods.has(url)) pods.set(url, { url, pool, up: true, failures: 0, probing: false });
+    }
+    this.#pods = [...pods.values()];
+    this.#anyPool = opts.anyPool === true;
     this.#timeoutMs = opts.timeoutMs ?? 2000;
     this.#failuresBeforeDown = Math.max(1, opts.failuresBeforeDown ?? 2);
     this.#logger = opts.logger;
@@ -104,6 +124,7 @@ export class MediaPodAnchor implements MediaAnchor {
   pods(): MediaPodState[] {
     return this.#pods.map((p) => ({
       url: p.url,
+      pool: p.pool,
       up: p.up,
       ...(p.podId ? { podId: p.podId } : {}),
       calls: [...this.#callPod.values()].filter((q) => q === p).length,
@@ -171,11 +192,11 @@ export class MediaPodAnchor implements MediaAnchor {
     }
   }
 
-  /** The next healthy pod, round-robin, skipping `skip`. */
-  #pick(skip: Set<Pod>): Pod | undefined {
+  /** The next healthy pod of `pool`, round-robin, skipping `skip`. A call never leaves its tenant's media pool. */
+  #pick(skip: Set<Pod>, pool: string): Pod | undefined {
     for (let i = 0; i < this.#pods.length; i++) {
       const pod = this.#pods[(this.#next + i) % this.#pods.length]!;
-      if (pod.up && !skip.has(pod)) {
+      if (pod.up && (this.#anyPool || pod.pool === pool) && !skip.has(pod)) {
         this.#next = (this.#next + i + 1) % this.#pods.length;
         return pod;
       }
@@ -244,10 +265,12 @@ export class MediaPodAnchor implements MediaAnchor {
       this.#callPod.set(ref.callId, held);
       return Buffer.from(String(out.sdp), 'utf8');
     }
-    // A new call: the next healthy pod; one that does not answer is skipped (and counts a failed probe).
+    // A new call: the next healthy pod of the tenant's media pool; one that does not answer is skipped (and counts a
+    // failed probe). No pod in that pool means no anchoring: a dedicated pool never falls back onto shared pods.
+    const pool = ref.pool ?? DEFAULT_MEDIA_POOL;
     const tried = new Set<Pod>();
-    let last: unknown = new MediaError('no healthy media pod', 503);
-    for (let pod = this.#pick(tried); pod; pod = this.#pick(tried)) {
+    let last: unknown = new MediaError(`no healthy media pod in media pool "${pool}"`, 503);
+    for (let pod = this.#pick(tried, pool); pod; pod = this.#pick(tried, pool)) {
       tried.add(pod);
       try {
         const out = await this.#call(pod, 'POST', path, body);
@@ -276,9 +299,10 @@ export class MediaPodAnchor implements MediaAnchor {
 
   async reanchor(callId: string): Promise<Record<'inbound' | 'outbound', Buffer>> {
     const from = this.#callPod.get(callId);
+    const pool = from?.pool ?? DEFAULT_MEDIA_POOL;
     const tried = new Set<Pod>(from ? [from] : []);
-    let last: unknown = new MediaError(`no healthy media pod to re-anchor ${callId} on`, 503);
-    for (let pod = this.#pick(tried); pod; pod = this.#pick(tried)) {
+    let last: unknown = new MediaError(`no healthy media pod in pool "${pool}" to re-anchor ${callId} on`, 503);
+    for (let pod = this.#pick(tried, pool); pod; pod = this.#pick(tried, pool)) {
       tried.add(pod);
       try {
         const out = await this.#call(pod, 'POST', `/v1/sessions/${encodeURIComponent(callId)}/reanchor`);
