@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { KubeClient, type KubeObject, resourcePath } from '../kube/client.ts';
+import { type RunningOperator, runOperator } from '../main.ts';
 import { apply, ensureNamespace, parseYaml, repoRoot, type TestCluster } from './cluster.ts';
 
 export const SYS = 'switchboard-system';
@@ -93,4 +94,21 @@ export async function conditionOf(
     | (KubeObject & { status?: { conditions?: Cond[] } })
     | undefined;
   return obj?.status?.conditions?.find((c) => c.type === type);
+}
+
+/**
+ * The operator running under its own ServiceAccount (base domain sbc.example.net), and a kubeconfig for the
+ * sbc-pod's ServiceAccount: what a pod-side test against the real API server needs.
+ */
+export async function runOperatorWithPodIdentity(c: TestCluster): Promise<{ op: RunningOperator; podKc: KubeConfig }> {
+  const opKc = await operatorKubeConfig(c);
+  const podKc = await operatorKubeConfig(c, 'sbc-pod.yaml', 'switchboard-sbc');
+  const op = runOperator({
+    kubeConfig: opKc,
+    systemNamespace: SYS,
+    baseDomain: 'sbc.example.net',
+    identity: 'op',
+    log: () => {},
+  });
+  return { op, podKc };
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createCa, issueLeaf } from '../../../../e2e/src/harness/pki.ts';
-import { type RunningOperator, runOperator } from '../../../../operator/src/main.ts';
+import type { RunningOperator } from '../../../../operator/src/main.ts';
 import {
   apply,
   ensureNamespace,
@@ -14,8 +14,8 @@ import {
 } from '../../../../operator/src/testing/cluster.ts';
 import {
   applyExamples,
-  operatorKubeConfig,
   routePolicy,
+  runOperatorWithPodIdentity,
   SYS,
   tenant,
 } from '../../../../operator/src/testing/fixtures.ts';
@@ -34,15 +34,7 @@ describe('KubernetesSource', { timeout: 300_000 }, () => {
 
   before(async () => {
     c = await startTestCluster({ certManager: true });
-    const opKc = await operatorKubeConfig(c);
-    podKc = await operatorKubeConfig(c, 'sbc-pod.yaml', 'switchboard-sbc');
-    op = runOperator({
-      kubeConfig: opKc,
-      systemNamespace: SYS,
-      baseDomain: 'sbc.example.net',
-      identity: 'op',
-      log: () => {},
-    });
+    ({ op, podKc } = await runOperatorWithPodIdentity(c));
     // The provider's wildcard certificate.
     const ca = await createCa('test-ca');
     const wildcard = await issueLeaf(ca, {
