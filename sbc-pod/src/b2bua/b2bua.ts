@@ -203,6 +203,7 @@ export class B2bua implements CallHandler {
     }
     options.store?.onHealth((up) => this.#onStoreHealth(up));
     this.#media.onCallsLost?.((ids) => this.#onMediaLost(ids));
+    this.#media.onNoMedia?.((ids) => this.#onNoMedia(ids));
   }
 
   activeCalls(): Call[] {
@@ -1714,6 +1715,22 @@ export class B2bua implements CallHandler {
     for (const id of callIds) {
       const call = byId.get(id);
       if (call) void this.#reanchorCall(call, 1);
+    }
+  }
+
+  /**
+   * The media pod saw no RTP on a leg of these calls for its no-media timeout (a dead phone, a carrier that lost the
+   * call without a BYE): end each call this pod holds, BYE on both legs, CDR reason "Media Timeout". A call being
+   * re-anchored or transferred is left alone (its media is moving on purpose).
+   */
+  #onNoMedia(callIds: string[]): void {
+    const ids = new Set(callIds);
+    for (const call of [...this.#calls]) {
+      if (!ids.has(call.id) || call.state !== 'confirmed' || call.reanchoring || call.transferring) continue;
+      this.#log(call).warn('no media on the call for the media pod’s no-media timeout: ending both legs');
+      this.#byeLeg(call, 'inbound');
+      this.#byeLeg(call, 'outbound');
+      this.#endCall(call, { status: 408, reason: 'Media Timeout', endedBy: 'sbc' });
     }
   }
 

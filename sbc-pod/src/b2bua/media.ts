@@ -29,6 +29,12 @@ export interface MediaAnchor {
    * (`reanchor`, then a re-INVITE of both legs with the fresh offers and `reanchorAnswer` with each answer).
    */
   onCallsLost?(listener: (callIds: string[]) => void): void;
+  /**
+   * Optional: tell `listener` the calls whose media stopped (no RTP on a leg for the media pod's no-media timeout,
+   * legs on hold excepted). The B2BUA ends each call it holds with BYEs on both legs (CDR reason "Media Timeout").
+   * Reports may repeat; calls this pod does not hold are ignored (the pod holding them gets the same report).
+   */
+  onNoMedia?(listener: (callIds: string[]) => void): void;
   /** Move a call to a healthy media pod: a fresh SDP offer per leg (new ports, and new keys toward SRTP legs). */
   reanchor?(callId: string): Promise<Record<'inbound' | 'outbound', Buffer>>;
   /** The answer a leg gave to its re-anchoring offer. */

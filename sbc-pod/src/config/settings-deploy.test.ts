@@ -52,3 +52,41 @@ test('signalling pool: default `default`, a DNS label', () => {
   assert.equal(loadSettings({ SWITCHBOARD_SIGNALLING_POOL: 'regulated' }).signallingPool, 'regulated');
   assert.throws(() => loadSettings({ SWITCHBOARD_SIGNALLING_POOL: 'Not_A_Label' }), SettingsError);
 });
+
+test('advertised FQDN toward Teams: SWITCHBOARD_SIP_ADVERTISED_FQDN, lower-cased, must be an FQDN', () => {
+  assert.equal(loadSettings({}).sipAdvertisedFqdn, undefined);
+  assert.equal(
+    loadSettings({ SWITCHBOARD_SIP_ADVERTISED_FQDN: 'EU.sbc.Example.net.' }).sipAdvertisedFqdn,
+    'eu.sbc.example.net',
+  );
+  assert.throws(
+    () => loadSettings({ SWITCHBOARD_SIP_ADVERTISED_FQDN: 'not a name' }),
+    /SWITCHBOARD_SIP_ADVERTISED_FQDN/,
+  );
+  assert.throws(() => loadSettings({ SWITCHBOARD_SIP_ADVERTISED_FQDN: 'localhost' }), /fully qualified/);
+});
+
+test('SO_REUSEPORT for SIP listeners: off by default, true/false only', () => {
+  assert.equal(loadSettings({}).sipReusePort, false);
+  assert.equal(loadSettings({ SWITCHBOARD_SIP_REUSE_PORT: 'true' }).sipReusePort, true);
+  assert.equal(loadSettings({}, ['--sip-reuse-port', 'true']).sipReusePort, true);
+  assert.throws(() => loadSettings({ SWITCHBOARD_SIP_REUSE_PORT: 'yes' }), /SWITCHBOARD_SIP_REUSE_PORT/);
+});
+
+test('media discovery: static by default; redis needs a Redis URL or Sentinels', () => {
+  assert.equal(loadSettings({}).mediaDiscovery, 'static');
+  assert.equal(
+    loadSettings({ SWITCHBOARD_MEDIA_DISCOVERY: 'redis', SWITCHBOARD_REDIS_URL: 'redis://r:6379' }).mediaDiscovery,
+    'redis',
+  );
+  assert.equal(
+    loadSettings({
+      SWITCHBOARD_MEDIA_DISCOVERY: 'redis',
+      SWITCHBOARD_REDIS_SENTINELS: 's:26379',
+      SWITCHBOARD_REDIS_SENTINEL_MASTER: 'm',
+    }).mediaDiscovery,
+    'redis',
+  );
+  assert.throws(() => loadSettings({ SWITCHBOARD_MEDIA_DISCOVERY: 'redis' }), /needs SWITCHBOARD_REDIS_URL/);
+  assert.throws(() => loadSettings({ SWITCHBOARD_MEDIA_DISCOVERY: 'dns' }), /static or redis/);
+});

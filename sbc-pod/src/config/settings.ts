@@ -30,6 +30,12 @@ export interface Settings {
   mediaUrl?: string;
   /** How often the sbc-pod probes each media pod of SWITCHBOARD_MEDIA_URL (`GET /v1/health`) to re-anchor lost calls. */
   mediaHealthIntervalMs: number;
+  /**
+   * Where the media pods are found: `static` = SWITCHBOARD_MEDIA_URL; `redis` = the media pods' heartbeats in
+   * SWITCHBOARD_REDIS_URL (each carries its control API URL and media pool; how a Helm install finds its hostNetwork
+   * media DaemonSet pods).
+   */
+  mediaDiscovery: 'static' | 'redis';
   adminToken?: string;
   logLevel: string;
   /** OPTIONS keep-alive interval toward each Teams target (O4.3: at most 60 s). */
@@ -78,6 +84,13 @@ export interface Settings {
   redisSentinelMaster?: string;
   /** Public host (IP or FQDN) in Via sent-by / Contact toward carriers behind NAT or a LoadBalancer; unset = listener. */
   sipAdvertisedHost?: string;
+  /** FQDN in the Contact of OPTIONS toward Teams (a region's SBC FQDN); unset = the base domain. */
+  sipAdvertisedFqdn?: string;
+  /**
+   * Bind SIP listeners with SO_REUSEPORT: several sbc-pod processes on one host share one listen address and the
+   * kernel spreads flows over them (hostNetwork pods, local multi-process set-ups, the failover tests).
+   */
+  sipReusePort: boolean;
   /** The signalling pool this pod serves: only tenants with this spec.signallingPool are loaded (default `default`). */
   signallingPool?: string;
 }
@@ -168,6 +181,12 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     flag: 'media-health-interval',
     help: 'seconds between health probes of each media pod (a lost pod’s calls are re-anchored)',
     default: '1',
+  },
+  mediaDiscovery: {
+    env: 'SWITCHBOARD_MEDIA_DISCOVERY',
+    flag: 'media-discovery',
+    help: 'static (SWITCHBOARD_MEDIA_URL) or redis (media pods found through their heartbeats in SWITCHBOARD_REDIS_URL)',
+    default: 'static',
   },
   adminToken: { env: 'SWITCHBOARD_ADMIN_TOKEN', flag: 'admin-token', help: 'bearer token for the admin API' },
   logLevel: { env: 'SWITCHBOARD_LOG_LEVEL', flag: 'log-level', help: 'pino level: trace … fatal', default: 'info' },
@@ -310,6 +329,17 @@ export const SETTINGS: Record<keyof Settings, Spec> = {
     flag: 'sip-advertised-host',
     help: 'public IP/FQDN put in Via and Contact toward carriers (NAT, LoadBalancer); fallback SWITCHBOARD_SIP_ADVERTISED_IP',
   },
+  sipAdvertisedFqdn: {
+    env: 'SWITCHBOARD_SIP_ADVERTISED_FQDN',
+    flag: 'sip-advertised-fqdn',
+    help: 'FQDN in the Contact of OPTIONS toward Teams (default: the base domain)',
+  },
+  sipReusePort: {
+    env: 'SWITCHBOARD_SIP_REUSE_PORT',
+    flag: 'sip-reuse-port',
+    help: 'true: bind SIP listeners with SO_REUSEPORT so several processes share one address',
+    default: 'false',
+  },
   signallingPool: {
     env: 'SWITCHBOARD_SIGNALLING_POOL',
     flag: 'signalling-pool',
@@ -407,6 +437,26 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
   }
   // The chart renders SWITCHBOARD_SIP_ADVERTISED_IP (sbc.advertise.ip, or the node IP for a DaemonSet).
   const sipAdvertisedHost = optional('sipAdvertisedHost') ?? (env.SWITCHBOARD_SIP_ADVERTISED_IP || undefined);
+  const sipAdvertisedFqdn = optional('sipAdvertisedFqdn')?.toLowerCase().replace(/\.$/, '');
+  if (
+    sipAdvertisedFqdn !== undefined &&
+    !/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$/.test(sipAdvertisedFqdn)
+  ) {
+    throw new SettingsError(
+      `SWITCHBOARD_SIP_ADVERTISED_FQDN: expected a fully qualified domain name, got "${sipAdvertisedFqdn}"`,
+    );
+  }
+  const sipReusePort = raw('sipReusePort');
+  if (sipReusePort !== 'true' && sipReusePort !== 'false') {
+    throw new SettingsError(`SWITCHBOARD_SIP_REUSE_PORT: expected true or false, got "${sipReusePort}"`);
+  }
+  const mediaDiscovery = raw('mediaDiscovery');
+  if (mediaDiscovery !== 'static' && mediaDiscovery !== 'redis') {
+    throw new SettingsError(`SWITCHBOARD_MEDIA_DISCOVERY: expected static or redis, got "${mediaDiscovery}"`);
+  }
+  if (mediaDiscovery === 'redis' && !optional('redisUrl') && redisSentinels.length === 0) {
+    throw new SettingsError('SWITCHBOARD_MEDIA_DISCOVERY=redis needs SWITCHBOARD_REDIS_URL (or Sentinels)');
+  }
   const signallingPool = raw('signallingPool')!;
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(signallingPool) || signallingPool.length > 63) {
     throw new SettingsError(`SWITCHBOARD_SIGNALLING_POOL: expected a DNS label, got "${signallingPool}"`);
@@ -466,6 +516,8 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     ...protection,
     ...(redisSentinels.length > 0 ? { redisSentinels, redisSentinelMaster } : {}),
     ...(sipAdvertisedHost ? { sipAdvertisedHost } : {}),
+    ...(sipAdvertisedFqdn ? { sipAdvertisedFqdn } : {}),
+    sipReusePort: sipReusePort === 'true',
     signallingPool,
     manifests: raw('manifests')!,
     sipListen,
@@ -486,6 +538,7 @@ export function loadSettings(env: NodeJS.ProcessEnv, argv: string[] = []): Setti
     mediaPorts: { low, high },
     mediaUrl: optional('mediaUrl'),
     mediaHealthIntervalMs: seconds('mediaHealthIntervalMs', 60),
+    mediaDiscovery,
     adminToken: optional('adminToken'),
     logLevel: raw('logLevel')!,
   };

@@ -268,7 +268,8 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     stack: element.stack,
     targets: teamsTargets,
     resolve: (h) => resolver.resolve(h),
-    contactHost: () => settings.baseDomain ?? live?.compiled.baseDomain ?? undefined,
+    // A region's own FQDN when set (sbc.advertise.fqdn in the chart), else the base domain (H3.3: never a tenant's).
+    contactHost: () => settings.sipAdvertisedFqdn ?? settings.baseDomain ?? live?.compiled.baseDomain ?? undefined,
     intervalMs: settings.teamsOptionsIntervalMs,
   });
   teams.on('change', (c) => {
