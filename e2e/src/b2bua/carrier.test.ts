@@ -17,6 +17,7 @@ import { runSipp, scenarioWith, startSipp } from '../harness/sipp.ts';
 import { withTimeout } from '../teams-sim/wait.ts';
 import { type CarrierPorts, CONTOSO, type Fixture, providerManifests, startFixture } from './fixture.ts';
 import { nextInboundCall, scenario, sippFinished } from './helpers.ts';
+import { trunk } from './manifests.ts';
 import { UdpPeer } from './udp-peer.ts';
 
 let f: Fixture;
@@ -48,50 +49,36 @@ kind: Secret
 metadata: { name: carrier-in-credentials, namespace: carriers }
 type: Opaque
 data: { username: aW51c2Vy, password: aW5wYXNz }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-auth, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: ${ports.auth}, transport: UDP }]
-  outbound: { auth: { secretRef: { name: carrier-auth-credentials } } }
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-in, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: 5999, transport: UDP }]
-  inbound: { digest: { secretRef: { name: carrier-in-credentials }, realm: carrier-in.test } }
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Shared, allowedTenants: { namespaces: { from: All } } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-health, namespace: carriers }
-spec:
-  targets:
-    - { host: 127.0.0.1, port: ${ports.healthDead}, transport: UDP, priority: 1 }
-    - { host: 127.0.0.1, port: ${ports.healthLive}, transport: UDP, priority: 2 }
-  healthCheck: { enabled: true, optionsIntervalSeconds: 5, failureThreshold: 1 }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-reg, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: ${ports.registrar}, transport: UDP }]
-  outbound:
-    auth: { secretRef: { name: carrier-auth-credentials } }
-    registration: { registrar: 127.0.0.1, expiresSeconds: 60 }
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
-`;
+` +
+    trunk({
+      name: 'carrier-auth',
+      port: ports.auth,
+      outbound: ['auth: { secretRef: { name: carrier-auth-credentials } }'],
+      dedicatedTo: 'contoso',
+    }) +
+    trunk({
+      name: 'carrier-in',
+      port: 5999,
+      inbound: '{ digest: { secretRef: { name: carrier-in-credentials }, realm: carrier-in.test } }',
+    }) +
+    trunk({
+      name: 'carrier-health',
+      targets: [
+        `{ host: 127.0.0.1, port: ${ports.healthDead}, transport: UDP, priority: 1 }`,
+        `{ host: 127.0.0.1, port: ${ports.healthLive}, transport: UDP, priority: 2 }`,
+      ],
+      healthCheck: '{ enabled: true, optionsIntervalSeconds: 5, failureThreshold: 1 }',
+      dedicatedTo: 'contoso',
+    }) +
+    trunk({
+      name: 'carrier-reg',
+      port: ports.registrar,
+      outbound: [
+        'auth: { secretRef: { name: carrier-auth-credentials } }',
+        'registration: { registrar: 127.0.0.1, expiresSeconds: 60 }',
+      ],
+      dedicatedTo: 'contoso',
+    });
   // The registrar and the health targets must exist before the pod starts talking to them.
   registrar = await UdpPeer.start({ port: ports.registrar });
   registrar.onRequest = (req, from) => {

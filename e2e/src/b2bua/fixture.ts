@@ -14,6 +14,7 @@ import { type SignallingPod, startSignallingPod } from '../../../sbc-pod/src/sbc
 import { createTeamsPki, type TeamsPki } from '../harness/pki.ts';
 import { freeUdpTcpPort } from '../harness/ports.ts';
 import { TeamsSim } from '../teams-sim/index.ts';
+import { tenant, trunk } from './manifests.ts';
 
 export const BASE = 'sbc.example.test';
 export const CONTOSO = `contoso.${BASE}`;
@@ -38,107 +39,33 @@ export interface CarrierPorts {
  * OPTIONS in the middle of a sipp scenario is an unexpected message for it); health tests bring their own trunks.
  */
 export function providerManifests(p: CarrierPorts): string {
-  return `
-apiVersion: v1
-kind: Namespace
-metadata: { name: carriers }
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: contoso, labels: { switchboard.dev/tenant: "true" } }
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: fabrikam, labels: { switchboard.dev/tenant: "true" } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-a, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: ${p.a}, transport: UDP }]
-  inbound: { sourceCidrs: ["127.0.0.1/32"] }
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Shared, allowedTenants: { namespaces: { from: All } } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-b, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: ${p.b}, transport: UDP }]
-  inbound: { sourceCidrs: ["127.0.0.2/32"] }
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-c, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: ${p.c}, transport: UDP }]
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Dedicated, tenantRef: { namespace: fabrikam, name: fabrikam } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Trunk
-metadata: { name: carrier-dead, namespace: carriers }
-spec:
-  targets: [{ host: 127.0.0.1, port: ${p.dead}, transport: TCP }]
-  healthCheck: { enabled: false }
-  numberNormalisation: { countryCode: "1" }
-  sharing: { mode: Dedicated, tenantRef: { namespace: contoso, name: contoso } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Tenant
-metadata: { name: contoso, namespace: contoso }
-spec:
-  displayName: Contoso
-  fqdn: ${CONTOSO}
-  certificate: { mode: Wildcard }
-  numbers: ["+15551230000-+15551230999"]
-  limits: { callsPerSecond: 100, maxConcurrentCalls: 100 }
-  routePolicyRef: { name: contoso }
-  billing: { accountId: ACC-CONTOSO }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Tenant
-metadata: { name: fabrikam, namespace: fabrikam }
-spec:
-  displayName: Fabrikam
-  fqdn: ${FABRIKAM}
-  certificate: { mode: Wildcard }
-  numbers: ["+15551240000-+15551240999"]
-  limits: { callsPerSecond: 100, maxConcurrentCalls: 100 }
-  routePolicyRef: { name: fabrikam }
-  billing: { accountId: ACC-FABRIKAM }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: RoutePolicy
-metadata: { name: contoso, namespace: contoso }
-spec:
-  routes:
-    - name: failover
-      match: { destinationPrefix: "+1444" }
-      action: { trunks: [{ name: carrier-dead, namespace: carriers }, { name: carrier-a, namespace: carriers }] }
-    - name: dedicated
-      match: { destinationPrefix: "+1666" }
-      action: { trunks: [{ name: carrier-b, namespace: carriers }] }
-    - name: us
-      match: { destinationPrefix: "+1" }
-      action: { trunks: [{ name: carrier-a, namespace: carriers }] }
-  defaultAction: { block: { sipCode: 403, reason: No route } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: RoutePolicy
-metadata: { name: fabrikam, namespace: fabrikam }
-spec:
-  routes:
-    - name: us
-      match: { destinationPrefix: "+1555" }
-      action: { trunks: [{ name: carrier-c, namespace: carriers }] }
-  defaultAction: { block: { sipCode: 403, reason: No route } }
-${p.extra ?? ''}`;
+  const contosoRoutes = [
+    '- name: failover',
+    '  match: { destinationPrefix: "+1444" }',
+    '  action: { trunks: [{ name: carrier-dead, namespace: carriers }, { name: carrier-a, namespace: carriers }] }',
+    '- name: dedicated',
+    '  match: { destinationPrefix: "+1666" }',
+    '  action: { trunks: [{ name: carrier-b, namespace: carriers }] }',
+    '- name: us',
+    '  match: { destinationPrefix: "+1" }',
+    '  action: { trunks: [{ name: carrier-a, namespace: carriers }] }',
+  ];
+  const fabrikamRoutes = [
+    '- name: us',
+    '  match: { destinationPrefix: "+1555" }',
+    '  action: { trunks: [{ name: carrier-c, namespace: carriers }] }',
+  ];
+  const limits = { callsPerSecond: 100, maxConcurrentCalls: 100 };
+  return [
+    '\napiVersion: v1\nkind: Namespace\nmetadata: { name: carriers }\n',
+    trunk({ name: 'carrier-a', port: p.a, inbound: '{ sourceCidrs: ["127.0.0.1/32"] }' }),
+    trunk({ name: 'carrier-b', port: p.b, inbound: '{ sourceCidrs: ["127.0.0.2/32"] }', dedicatedTo: 'contoso' }),
+    trunk({ name: 'carrier-c', port: p.c, dedicatedTo: 'fabrikam' }),
+    trunk({ name: 'carrier-dead', port: p.dead, transport: 'TCP', dedicatedTo: 'contoso' }),
+    tenant({ name: 'contoso', fqdn: CONTOSO, numbers: '+15551230000-+15551230999', limits, routes: contosoRoutes }),
+    tenant({ name: 'fabrikam', fqdn: FABRIKAM, numbers: '+15551240000-+15551240999', limits, routes: fabrikamRoutes }),
+    p.extra ?? '',
+  ].join('');
 }
 
 export interface Fixture {

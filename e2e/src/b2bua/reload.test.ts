@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import type { Rejection, Snapshot } from '../../../sbc-pod/src/config/source/index.ts';
 import { withTimeout } from '../teams-sim/wait.ts';
 import { BASE, CONTOSO, type Fixture, startFixture } from './fixture.ts';
+import { tenant } from './manifests.ts';
 import { UdpPeer } from './udp-peer.ts';
 
 let f: Fixture;
@@ -33,33 +34,7 @@ function writeManifests(text: string): void {
 
 const NORTHWIND = `northwind.${BASE}`;
 const ADDITIONS = `
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: northwind, labels: { switchboard.dev/tenant: "true" } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Tenant
-metadata: { name: northwind, namespace: northwind }
-spec:
-  displayName: Northwind
-  fqdn: ${NORTHWIND}
-  certificate: { mode: Wildcard }
-  numbers: ["+15551250000-+15551250999"]
-  limits: { callsPerSecond: 10, maxConcurrentCalls: 10 }
-  routePolicyRef: { name: northwind }
-  billing: { accountId: ACC-NORTHWIND }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: RoutePolicy
-metadata: { name: northwind, namespace: northwind }
-spec:
-  routes:
-    - name: all
-      match: { destinationPrefix: "+1" }
-      action: { trunks: [{ name: carrier-a, namespace: carriers }] }
-  defaultAction: { block: { sipCode: 403, reason: No route } }
-`;
+${tenant({ name: 'northwind', fqdn: NORTHWIND, numbers: '+15551250000-+15551250999' })}`;
 
 async function inviteAt(carrier: UdpPeer, mark: number, number: string) {
   return carrier.received.waitFor(

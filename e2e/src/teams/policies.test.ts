@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import type { SipRequest, SipResponse } from '../../../sbc-pod/src/sip/message/index.ts';
 import { BASE, type Fixture, startFixture } from '../b2bua/fixture.ts';
 import { nextInboundCall } from '../b2bua/helpers.ts';
+import { tenant } from '../b2bua/manifests.ts';
 import { UdpPeer } from '../b2bua/udp-peer.ts';
 
 const NORTHWIND = `northwind.${BASE}`;
@@ -15,36 +16,13 @@ let carrier: UdpPeer;
 before(async () => {
   f = await startFixture({
     env: { SWITCHBOARD_CARRIER_PROVISIONAL: '183-as-180' },
-    extraManifests: () => `
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: northwind, labels: { switchboard.dev/tenant: "true" } }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: Tenant
-metadata: { name: northwind, namespace: northwind }
-spec:
-  displayName: Northwind
-  fqdn: ${NORTHWIND}
-  certificate: { mode: Wildcard }
-  numbers: ["+15551250000-+15551250999"]
-  callerIdScreening: Replace
-  defaultCallerId: "+15551250000"
-  limits: { callsPerSecond: 10, maxConcurrentCalls: 10 }
-  routePolicyRef: { name: northwind }
-  billing: { accountId: ACC-NORTHWIND }
----
-apiVersion: switchboard.dev/v1alpha1
-kind: RoutePolicy
-metadata: { name: northwind, namespace: northwind }
-spec:
-  routes:
-    - name: all
-      match: { destinationPrefix: "+1" }
-      action: { trunks: [{ name: carrier-a, namespace: carriers }] }
-  defaultAction: { block: { sipCode: 403, reason: No route } }
-`,
+    extraManifests: () =>
+      tenant({
+        name: 'northwind',
+        fqdn: NORTHWIND,
+        numbers: '+15551250000-+15551250999',
+        spec: ['callerIdScreening: Replace', 'defaultCallerId: "+15551250000"'],
+      }),
   });
   f.sim.tenants.add(NORTHWIND, { name: 'northwind' });
   f.sim.sbcHosts[NORTHWIND] = '127.0.0.1';
