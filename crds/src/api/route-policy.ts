@@ -47,7 +47,6 @@ export const actionSchema = {
             self.every(
               (t) => self.filter((u) => u.name === t.name && (u.namespace ?? '') === (t.namespace ?? '')).length === 1,
             ),
-          { reason: 'FieldValueDuplicate' },
         ),
       ],
     },

@@ -134,7 +134,6 @@ export const sharingSchema = {
                   (s) => s.tenantRef.namespace === r.tenantRef.namespace && s.tenantRef.name === r.tenantRef.name,
                 ).length === 1,
             ),
-          { reason: 'FieldValueDuplicate' },
         ),
       ],
     },
@@ -199,7 +198,6 @@ export const trunkSpecSchema = {
                 self.filter((u) => u.host === t.host && u.transport === t.transport && (u.port ?? 0) === (t.port ?? 0))
                   .length === 1,
             ),
-          { reason: 'FieldValueDuplicate' },
         ),
       ],
     },
