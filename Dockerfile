@@ -50,7 +50,8 @@ COPY e2e/package.json e2e/
 COPY examples examples
 RUN ln -s /app/cli/bin/switchboard /usr/local/bin/switchboard
 USER 10001:10001
-# SIP (UDP/TCP 5060, TLS 5061), admin (8080), media control API (8090). Media RTP ports are on the host network.
-EXPOSE 5060/udp 5060/tcp 5061/tcp 8080/tcp 8090/tcp
+# SIP (UDP/TCP 5060, TLS 5061), admin (8080), operator admin (8081), media control API (8090). Media RTP ports are on
+# the host network.
+EXPOSE 5060/udp 5060/tcp 5061/tcp 8080/tcp 8081/tcp 8090/tcp
 ENTRYPOINT ["node", "/app/cli/src/main.ts"]
 CMD ["--help"]

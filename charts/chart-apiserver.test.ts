@@ -5,7 +5,8 @@
 //   minimal schemaless stand-in CRDs for Certificate and ServiceMonitor are installed so those objects are checked
 //   for shape (apiVersion/kind/metadata) but not against the real cert-manager/Prometheus schemas;
 // - the default render installed for real, then `switchboard operator` run as the chart's operator ServiceAccount
-//   (only the chart's RBAC) reconciling examples/ — Tenants become ConfigRendered=True (fabrikam Ready=True).
+//   (only the chart's RBAC) reconciling examples/ — Tenants become ConfigRendered=True (fabrikam Ready=True) — and
+//   answering the rendered Deployment's readiness and liveness probe paths on its admin server, leader gauge 1.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -202,9 +203,18 @@ describe('chart on a real kube-apiserver', { timeout: 600_000 }, () => {
       if (e.value !== undefined) env[e.name] = e.value;
     const token = await cp.tokenFor(SYS, deployment.spec.template.spec.serviceAccountName);
     const kubeconfig = await cp.writeKubeconfigFor(token);
+    const adminPort = container.ports.find((p: K8sObject) => p.name === 'admin').containerPort;
+    assert.equal(env.SWITCHBOARD_OPERATOR_ADMIN_LISTEN, `0.0.0.0:${adminPort}`);
     let output = '';
     const child: ChildProcess = spawn(process.execPath, [join(repoRoot, 'cli/src/main.ts'), ...container.args], {
-      env: { ...process.env, ...env, KUBECONFIG: kubeconfig, POD_NAME: 'switchboard-operator-chart-0' },
+      env: {
+        ...process.env,
+        ...env,
+        KUBECONFIG: kubeconfig,
+        POD_NAME: 'switchboard-operator-chart-0',
+        // Not the pod's 0.0.0.0:8081 on a shared test machine: any free loopback port (logged at start).
+        SWITCHBOARD_OPERATOR_ADMIN_LISTEN: '127.0.0.1:0',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (d: Buffer) => {
@@ -250,6 +260,25 @@ describe('chart on a real kube-apiserver', { timeout: 600_000 }, () => {
       assert.deepEqual(cert.spec.dnsNames, ['contoso.sbc.example.net']);
       const manifest = await admin.get<K8sObject>(`/api/v1/namespaces/${SYS}/configmaps/switchboard-config`);
       assert.equal(manifest.metadata.labels?.['switchboard.dev/config'], 'rendered');
+
+      // The kubelet's view: the rendered probe paths answer 200 on the leader, whose /metrics says it leads.
+      const base = await eventually('the admin URL in the operator log', async () =>
+        Promise.resolve(/"url":"(http:\/\/[^"]+)"/.exec(output)?.[1]),
+      ).catch(withOutput);
+      for (const probe of [container.readinessProbe, container.livenessProbe]) {
+        assert.equal(probe.httpGet.port, 'admin');
+        await eventually(`${probe.httpGet.path} 200`, async () => {
+          const res = await fetch(`${base}${probe.httpGet.path}`, { signal: AbortSignal.timeout(10_000) });
+          return res.status === 200 ? true : undefined;
+        }).catch(withOutput);
+      }
+      // The statuses above are written mid-pass: the pass is counted when it ends.
+      const metrics = await eventually('a successful reconcile pass counted on /metrics', async () => {
+        const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+        return /^switchboard_operator_reconciles_total\{result="success"\} [1-9]/m.test(text) ? text : undefined;
+      }).catch(withOutput);
+      assert.match(metrics, /^switchboard_operator_leader 1$/m);
+      assert.match(metrics, /^switchboard_operator_object_reconciles_total\{kind="Tenant",result="ready"\} [1-9]/m);
     } catch (err) {
       child.kill('SIGKILL');
       throw err;

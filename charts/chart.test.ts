@@ -31,6 +31,21 @@ function env(c: K8sObject): Map<string, K8sObject> {
 function envValue(c: K8sObject, name: string): string | undefined {
   return env(c).get(name)?.value;
 }
+/** Kubernetes expands $(VAR) only from variables defined earlier in the list. */
+function assertEnvOrder(c: K8sObject): void {
+  const names: string[] = (c.env ?? []).map((e: K8sObject) => e.name);
+  names.forEach((name, i) => {
+    for (const m of String(env(c).get(name)?.value ?? '').matchAll(/\$\(([A-Z_]+)\)/g)) {
+      const at = names.indexOf(m[1]!);
+      assert.ok(at >= 0 && at < i, `${name} uses $(${m[1]}) before it is defined`);
+    }
+  });
+}
+/** SWITCHBOARD_REDIS_URL is set (a literal or from a Secret). */
+function hasRedis(c: K8sObject): boolean {
+  const e = env(c).get('SWITCHBOARD_REDIS_URL');
+  return Boolean(e?.value || e?.valueFrom?.secretKeyRef?.name);
+}
 const workloadKinds = ['Deployment', 'DaemonSet', 'StatefulSet'];
 function workloads(objs: K8sObject[]): K8sObject[] {
   return objs.filter((o) => workloadKinds.includes(o.kind));
@@ -137,6 +152,32 @@ describe('helm template: default values', () => {
     assert.deepEqual(pdb.spec.selector.matchLabels, op.spec.selector.matchLabels);
   });
 
+  test('operator admin server: listen address, port, probes on by default, a headless Service for scraping', async () => {
+    const objs = await render([]);
+    const op = find(objs, 'Deployment', `${FULL}-operator`);
+    const c = containers(op)[0]!;
+    assert.equal(envValue(c, 'SWITCHBOARD_OPERATOR_ADMIN_LISTEN'), '0.0.0.0:8081');
+    assert.deepEqual(c.ports, [{ name: 'admin', containerPort: 8081, protocol: 'TCP' }]);
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'admin' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'admin' });
+    // The readiness check gives the API server 2 s: the probe must wait longer than that.
+    assert.ok(c.readinessProbe.timeoutSeconds > 2, `readiness timeoutSeconds ${c.readinessProbe.timeoutSeconds}`);
+    const svc = find(objs, 'Service', `${FULL}-operator-admin`);
+    assert.equal(svc.spec.clusterIP, 'None');
+    assert.deepEqual(svc.spec.selector, op.spec.selector.matchLabels);
+    assert.deepEqual(svc.spec.ports, [{ name: 'admin', port: 8081, targetPort: 'admin', protocol: 'TCP' }]);
+
+    const moved = await render([], ['operator.probes.port=9091', 'operator.probes.enabled=false']);
+    const mc = containers(find(moved, 'Deployment', `${FULL}-operator`))[0]!;
+    assert.equal(envValue(mc, 'SWITCHBOARD_OPERATOR_ADMIN_LISTEN'), '0.0.0.0:9091', 'the server runs without probes');
+    assert.equal(mc.ports[0].containerPort, 9091);
+    assert.equal(mc.livenessProbe, undefined);
+    assert.equal(mc.readinessProbe, undefined);
+    assert.deepEqual(find(moved, 'NetworkPolicy', `${FULL}-operator`).spec.ingress[0].ports, [
+      { port: 9091, protocol: 'TCP' },
+    ]);
+  });
+
   test('sbc-pods: Deployment, kubernetes config source, probes on the admin port, drain-sized grace period', async () => {
     const objs = await render([]);
     const sbc = find(objs, 'Deployment', `${FULL}-sbc-default`);
@@ -153,6 +194,10 @@ describe('helm template: default values', () => {
       'sip.pstnhub.microsoft.com:5061,sip2.pstnhub.microsoft.com:5061,sip3.pstnhub.microsoft.com:5061',
     );
     assert.equal(envValue(c, 'SWITCHBOARD_REDIS_URL'), `redis://${FULL}-redis.${SYS}.svc:6379`);
+    assert.equal(envValue(c, 'SWITCHBOARD_MEDIA_DISCOVERY'), 'redis', 'media pods are found through Redis');
+    assert.equal(envValue(c, 'SWITCHBOARD_SIP_ADVERTISED_FQDN'), 'sbc.example.net', 'default: the base domain');
+    assert.equal(env(c).get('SWITCHBOARD_SIP_REUSE_PORT'), undefined, 'one process per SIP address');
+    assert.equal(env(c).get('SWITCHBOARD_MEDIA_URL'), undefined, 'no static media list');
     const admin = c.ports.find((p: K8sObject) => p.name === 'admin');
     assert.equal(admin.containerPort, 8080);
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'admin' });
@@ -204,6 +249,34 @@ describe('helm template: default values', () => {
     assert.equal(env(c).get('HOST_IP')?.valueFrom.fieldRef.fieldPath, 'status.hostIP');
     assert.equal(envValue(c, 'SWITCHBOARD_MEDIA_API_LISTEN'), '$(HOST_IP):8090');
     assert.deepEqual(c.readinessProbe.httpGet, { path: '/v1/health', port: 'api' });
+  });
+
+  test('media-pods: pool, control URL on the node address, no-media timeout and Redis for their heartbeats', async () => {
+    const objs = await render([]);
+    const c = containers(find(objs, 'DaemonSet', `${FULL}-media-default`))[0]!;
+    assert.equal(envValue(c, 'SWITCHBOARD_MEDIA_POOL'), 'default');
+    assert.equal(envValue(c, 'SWITCHBOARD_MEDIA_API_ADVERTISED_URL'), 'http://$(HOST_IP):8090');
+    assert.equal(envValue(c, 'SWITCHBOARD_MEDIA_NO_MEDIA_TIMEOUT'), '60');
+    assert.equal(envValue(c, 'SWITCHBOARD_REDIS_URL'), `redis://${FULL}-redis.${SYS}.svc:6379`);
+    assertEnvOrder(c);
+    const api = c.ports.find((p: K8sObject) => p.name === 'api');
+    assert.equal(api.containerPort, 8090);
+
+    const tuned = await render([], ['media.noMediaTimeoutSeconds=0', 'media.apiPort=9190']);
+    const tc = containers(find(tuned, 'DaemonSet', `${FULL}-media-default`))[0]!;
+    assert.equal(envValue(tc, 'SWITCHBOARD_MEDIA_NO_MEDIA_TIMEOUT'), '0', '0 = off');
+    assert.equal(envValue(tc, 'SWITCHBOARD_MEDIA_API_LISTEN'), '$(HOST_IP):9190');
+    assert.equal(envValue(tc, 'SWITCHBOARD_MEDIA_API_ADVERTISED_URL'), 'http://$(HOST_IP):9190');
+  });
+
+  test('media disabled: no media pods, and the sbc-pods get no media discovery', async () => {
+    const objs = await render([], ['media.enabled=false']);
+    assert.equal(
+      workloads(objs).find((w) => w.metadata.name.includes('-media-')),
+      undefined,
+    );
+    const c = containers(find(objs, 'Deployment', `${FULL}-sbc-default`))[0]!;
+    assert.equal(env(c).get('SWITCHBOARD_MEDIA_DISCOVERY'), undefined);
   });
 
   test('bundled Redis for trials: a single StatefulSet and a Service, reachable only from Switchboard pods', async () => {
@@ -279,7 +352,17 @@ describe('helm template: default values', () => {
     const names = ofKind(objs, 'NetworkPolicy').map((o) => o.metadata.name);
     assert.deepEqual(names.sort(), [`${FULL}-operator`, `${FULL}-redis`, `${FULL}-sbc`]);
     const op = find(objs, 'NetworkPolicy', `${FULL}-operator`);
-    assert.deepEqual(op.spec.ingress, [], 'nothing may reach the operator');
+    assert.deepEqual(
+      op.spec.ingress,
+      [
+        {
+          from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+          ports: [{ port: 8081, protocol: 'TCP' }],
+        },
+      ],
+      'only the admin port, only from the monitoring namespaces (and node CIDRs when listed)',
+    );
+    assert.deepEqual(op.spec.policyTypes, ['Ingress'], 'egress is not restricted (the API server)');
     const sbc = find(objs, 'NetworkPolicy', `${FULL}-sbc`);
     assert.equal(sbc.spec.ingress[0].from, undefined, 'SIP from anywhere by default');
     assert.deepEqual(sbc.spec.ingress[1].ports, [{ port: 8080, protocol: 'TCP' }]);
@@ -311,6 +394,15 @@ describe('helm template: other values', () => {
     assert.ok(!names.includes(`${FULL}-sbc`), 'NetworkPolicy does not apply to hostNetwork pods');
     const redisNp = find(objs, 'NetworkPolicy', `${FULL}-redis`);
     assert.deepEqual(redisNp.spec.ingress[0].from[1], { ipBlock: { cidr: '10.0.0.0/8' } });
+    // Kubelet probes from node addresses reach the operator's admin port.
+    const opNp = find(objs, 'NetworkPolicy', `${FULL}-operator`);
+    assert.deepEqual(opNp.spec.ingress[0].from[1], { ipBlock: { cidr: '10.0.0.0/8' } });
+    // Media discovery and the advertised FQDN in DaemonSet mode too; never SO_REUSEPORT (one pod per node).
+    assert.equal(envValue(c, 'SWITCHBOARD_MEDIA_DISCOVERY'), 'redis');
+    assert.equal(envValue(c, 'SWITCHBOARD_SIP_ADVERTISED_FQDN'), 'sbc.example.net');
+    assert.equal(env(c).get('SWITCHBOARD_SIP_REUSE_PORT'), undefined);
+    assert.equal(ds.spec.updateStrategy.rollingUpdate.maxUnavailable, 1);
+    assert.equal(ds.spec.updateStrategy.rollingUpdate.maxSurge, undefined, 'no surge: never two pods on one node');
     assertHardened(objs);
   });
 
@@ -369,6 +461,19 @@ describe('helm template: other values', () => {
       const sm = find(objs, 'ServiceMonitor', `${FULL}-sbc`);
       assert.equal(sm.spec.endpoints[0].port, 'admin');
       assert.equal(sm.spec.endpoints[0].path, '/metrics');
+      // Both operator replicas are scraped through their headless admin Service.
+      const opSm = find(objs, 'ServiceMonitor', `${FULL}-operator`);
+      const opSvc = find(objs, 'Service', `${FULL}-operator-admin`);
+      for (const [k, v] of Object.entries(opSm.spec.selector.matchLabels as Record<string, string>)) {
+        assert.equal(opSvc.metadata.labels?.[k], v, `operator admin Service label ${k}`);
+      }
+      assert.ok(
+        !Object.entries(sm.spec.selector.matchLabels as Record<string, string>).every(
+          ([k, v]) => opSvc.metadata.labels?.[k] === v,
+        ),
+        'the sbc ServiceMonitor does not select the operator',
+      );
+      assert.deepEqual(opSm.spec.endpoints, [{ port: 'admin', path: '/metrics', interval: '30s' }]);
       // Regulated tenants: their own signalling and media pools.
       find(objs, 'Deployment', `${FULL}-sbc-regulated`);
       find(objs, 'DaemonSet', `${FULL}-media-regulated`);
@@ -408,7 +513,53 @@ describe('helm template: other values', () => {
       envValue(containers(find(objs, 'DaemonSet', `${FULL}-media-default`))[0]!, 'SWITCHBOARD_MEDIA_PORTS'),
       '40000-49999',
     );
+    // Each media pool announces its own name; a pool may change the no-media timeout.
+    assert.equal(envValue(mc, 'SWITCHBOARD_MEDIA_POOL'), 'regulated');
+    assert.equal(envValue(mc, 'SWITCHBOARD_MEDIA_NO_MEDIA_TIMEOUT'), '120');
+    const dc = containers(find(objs, 'DaemonSet', `${FULL}-media-default`))[0]!;
+    assert.equal(envValue(dc, 'SWITCHBOARD_MEDIA_POOL'), 'default');
+    assert.equal(envValue(dc, 'SWITCHBOARD_MEDIA_NO_MEDIA_TIMEOUT'), '60');
     assertSelectorsMatch(objs);
+  });
+
+  test('every values set: with media on, every sbc-pod discovers media through Redis and every media pod has Redis', async () => {
+    for (const [name, files] of Object.entries(VALUES)) {
+      const objs = await render(files);
+      const media = ofKind(objs, 'DaemonSet').filter((d) => d.metadata.name.startsWith(`${FULL}-media-`));
+      assert.ok(media.length > 0, `${name}: media pods`);
+      const sbcs = workloads(objs).filter((w) => w.metadata.name.startsWith(`${FULL}-sbc-`));
+      assert.ok(sbcs.length > 0, `${name}: sbc-pods`);
+      for (const w of [...media, ...sbcs]) {
+        const c = containers(w)[0]!;
+        assert.ok(hasRedis(c), `${name}: ${w.metadata.name} has SWITCHBOARD_REDIS_URL`);
+        assertEnvOrder(c);
+      }
+      for (const w of sbcs) {
+        assert.equal(
+          envValue(containers(w)[0]!, 'SWITCHBOARD_MEDIA_DISCOVERY'),
+          'redis',
+          `${name}: ${w.metadata.name}`,
+        );
+      }
+      for (const w of media) {
+        const c = containers(w)[0]!;
+        assert.equal(
+          envValue(c, 'SWITCHBOARD_MEDIA_POOL'),
+          w.spec.template.metadata.labels['switchboard.dev/media-pool'],
+        );
+        assert.match(envValue(c, 'SWITCHBOARD_MEDIA_API_ADVERTISED_URL') ?? '', /^http:\/\/\$\(HOST_IP\):\d+$/);
+      }
+    }
+  });
+
+  test('NOTES warn when hostNetwork media pods could not reach the bundled Redis through its NetworkPolicy', async () => {
+    const notes = async (files: string[]): Promise<string> => {
+      const r = await helm(['install', 'switchboard', '.', '-n', SYS, '--dry-run=client', ...valuesArgs(files)]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    };
+    assert.match(await notes([]), /networkPolicy\.nodeCidrs is empty[\s\S]*media pods could not heartbeat/);
+    assert.doesNotMatch(await notes(VALUES.hostNetwork!), /nodeCidrs is empty/, 'node CIDRs listed');
   });
 });
 

@@ -80,6 +80,26 @@ export interface OperatorStats {
   version: string | undefined;
   configMaps: number;
   configMapBytes: number;
+  /** Date.now() of the last reconcile pass that finished without an error (0: none yet). */
+  lastSuccessAt: number;
+}
+
+export type ObjectKind = 'Tenant' | 'Trunk' | 'RoutePolicy';
+export type ObjectResult = 'ready' | 'not_ready' | 'error';
+
+/** Emitted as 'pass' after every whole-world reconcile (the admin server's /metrics counts these). */
+export interface PassEvent {
+  result: 'success' | 'error';
+  durationMs: number;
+  /** Per object of each kind, the outcome of this pass: its Ready condition, or an error writing its status. */
+  objects: Record<ObjectKind, Record<ObjectResult, number>>;
+  writes: number;
+  suppressed: number;
+}
+
+function emptyObjectCounts(): Record<ObjectKind, Record<ObjectResult, number>> {
+  const z = (): Record<ObjectResult, number> => ({ ready: 0, not_ready: 0, error: 0 });
+  return { Tenant: z(), Trunk: z(), RoutePolicy: z() };
 }
 
 interface CachedSecret {
@@ -104,6 +124,8 @@ export class Operator extends EventEmitter {
   #lastConfig: RenderedConfig | undefined;
   #started = false;
   #stopped = false;
+  #reconcileStartedAt: number | undefined;
+  #passObjects = emptyObjectCounts();
   readonly stats: OperatorStats = {
     reconciles: 0,
     failures: 0,
@@ -114,6 +136,7 @@ export class Operator extends EventEmitter {
     version: undefined,
     configMaps: 0,
     configMapBytes: 0,
+    lastSuccessAt: 0,
   };
 
   constructor(opts: OperatorOptions) {
@@ -179,6 +202,20 @@ export class Operator extends EventEmitter {
     await Promise.all(Object.values(this.#reflectors).map((r) => r.stop()));
   }
 
+  /** Watch caches by name: synced (listed at least once) or not. cert-manager's is optional (see start()). */
+  cacheStatus(): Record<string, { synced: boolean; required: boolean; restarts: number }> {
+    const out: Record<string, { synced: boolean; required: boolean; restarts: number }> = {};
+    for (const [k, r] of Object.entries(this.#reflectors)) {
+      out[r.opts.name] = { synced: r.synced, required: k !== 'certificates', restarts: r.restarts };
+    }
+    return out;
+  }
+
+  /** How long the reconcile now running has been running (ms), or undefined when none runs (liveness). */
+  reconcilingForMs(): number | undefined {
+    return this.#reconcileStartedAt === undefined ? undefined : Date.now() - this.#reconcileStartedAt;
+  }
+
   /** Resolves when no reconcile is queued or running. */
   idle(): Promise<void> {
     return this.#queue.idle();
@@ -194,7 +231,29 @@ export class Operator extends EventEmitter {
   }
 
   async #handle(key: string): Promise<void> {
-    if (key === WORLD) return this.#reconcile();
+    if (key === WORLD) {
+      const t0 = performance.now();
+      const before = { writes: this.stats.writes, suppressed: this.stats.suppressed };
+      this.#reconcileStartedAt = Date.now();
+      this.#passObjects = emptyObjectCounts();
+      let result: PassEvent['result'] = 'error';
+      try {
+        await this.#reconcile();
+        result = 'success';
+        this.stats.lastSuccessAt = Date.now();
+      } finally {
+        this.#reconcileStartedAt = undefined;
+        const pass: PassEvent = {
+          result,
+          durationMs: performance.now() - t0,
+          objects: this.#passObjects,
+          writes: this.stats.writes - before.writes,
+          suppressed: this.stats.suppressed - before.suppressed,
+        };
+        this.emit('pass', pass);
+      }
+      return;
+    }
     if (key === 'recheck-secrets') {
       for (const [k, v] of this.#secrets) if (v.bad) this.#secrets.delete(k);
       this.#queue.add(WORLD);
@@ -207,12 +266,17 @@ export class Operator extends EventEmitter {
   async #reconcile(): Promise<void> {
     const t0 = performance.now();
     const errors: string[] = [];
-    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    const step = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
       try {
         await fn();
+        return true;
       } catch (err) {
         errors.push(`${what}: ${errorText(err)}`);
+        return false;
       }
+    };
+    const count = (kind: ObjectKind, ok: boolean, ready: DesiredCondition): void => {
+      this.#passObjects[kind][!ok ? 'error' : ready.status === 'True' ? 'ready' : 'not_ready']++;
     };
     const sys = this.systemNamespace;
     const r = this.#reflectors;
@@ -427,7 +491,11 @@ export class Operator extends EventEmitter {
         t.metadata.generation,
         `serving ${t.spec.fqdn} in config version ${config.version}`,
       );
-      await step(`status of Tenant ${id}`, () => this.#writeStatus(t, 'tenants', [ready, ...desired]));
+      count(
+        'Tenant',
+        await step(`status of Tenant ${id}`, () => this.#writeStatus(t, 'tenants', [ready, ...desired])),
+        ready,
+      );
     }
     for (const t of trunks) {
       const id = `${t.metadata.namespace}/${t.metadata.name}`;
@@ -456,14 +524,21 @@ export class Operator extends EventEmitter {
         result.excluded.trunks.includes(id),
       );
       const ready = readyCondition(desired, t.metadata.generation, 'usable');
-      await step(`status of Trunk ${id}`, () => this.#writeStatus(t, 'trunks', [ready, ...desired]));
+      count(
+        'Trunk',
+        await step(`status of Trunk ${id}`, () => this.#writeStatus(t, 'trunks', [ready, ...desired])),
+        ready,
+      );
     }
     for (const p of policies) {
       const id = `${p.metadata.namespace}/${p.metadata.name}`;
       const all = result.problems.filter((x) => x.kind === 'RoutePolicy' && `${x.namespace}/${x.name}` === id);
       const desired = simpleConditions(p.metadata.generation, all, [], `in config version ${config.version}`, false);
       const ready = readyCondition(desired, p.metadata.generation, 'usable');
-      await step(`status of RoutePolicy ${id}`, () => this.#writeStatus(p, 'routepolicies', [ready, ...desired]));
+      const ok = await step(`status of RoutePolicy ${id}`, () =>
+        this.#writeStatus(p, 'routepolicies', [ready, ...desired]),
+      );
+      count('RoutePolicy', ok, ready);
     }
 
     if (missingSecrets > 0) {

@@ -1,6 +1,7 @@
 // Leader election between two real `switchboard operator` processes: one leads (holds the Lease and reconciles);
 // when it dies without releasing, the standby takes over within lease duration + retry (< 20 s); a graceful shutdown
-// (SIGTERM) releases the Lease.
+// (SIGTERM) releases the Lease. Each process serves its admin HTTP server (SWITCHBOARD_OPERATOR_ADMIN_LISTEN): the
+// leader gauge on /metrics follows the Lease, and a standby is ready too.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,7 +25,14 @@ describe('leader election', { timeout: 300_000 }, () => {
 
   const startOperator = (name: string): ChildProcess => {
     const child = spawn(process.execPath, [join(repoRoot, 'cli/src/main.ts'), 'operator'], {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath, SWITCHBOARD_NAMESPACE: SYS, POD_NAME: name },
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfigPath,
+        SWITCHBOARD_NAMESPACE: SYS,
+        POD_NAME: name,
+        // Any free loopback port: two processes on one machine cannot share the default 127.0.0.1:8081.
+        SWITCHBOARD_OPERATOR_ADMIN_LISTEN: '127.0.0.1:0',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     output.set(name, '');
@@ -34,6 +42,20 @@ describe('leader election', { timeout: 300_000 }, () => {
     procs.push(child);
     return child;
   };
+  /** The admin server URL a process logged ("admin server listening on …", JSON field url). */
+  const adminUrl = (name: string): Promise<string> =>
+    eventually(
+      `${name} admin URL in its log`,
+      () => /"url":"(http:\/\/[^"]+)"/.exec(output.get(name) ?? '')?.[1],
+      60_000,
+    );
+  const leaderGauge = async (url: string): Promise<number | undefined> => {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const line = text.split('\n').find((l) => l.startsWith('switchboard_operator_leader '));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+  const readyz = async (url: string): Promise<number> =>
+    (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(10_000) })).status;
   const holder = async (): Promise<string | null | undefined> => {
     const lease = await new KubeClient(c.kc).find<Lease>(
       resourcePath('coordination.k8s.io/v1', 'leases', SYS, 'switchboard-operator'),
@@ -89,6 +111,11 @@ describe('leader election', { timeout: 300_000 }, () => {
     const b = startOperator('op-b');
     await onboard('first');
     assert.equal(await holder(), 'op-a', 'op-b stays standby while op-a renews');
+    const [urlA, urlB] = await Promise.all([adminUrl('op-a'), adminUrl('op-b')]);
+    assert.equal(await leaderGauge(urlA), 1, 'op-a: leader gauge 1');
+    assert.equal(await leaderGauge(urlB), 0, 'op-b: leader gauge 0');
+    assert.equal(await readyz(urlA), 200);
+    await eventually('standby op-b ready', async () => ((await readyz(urlB)) === 200 ? true : undefined), 30_000);
 
     // Crash the leader: no release, so op-b must wait for the lease to expire.
     const t0 = performance.now();
@@ -102,6 +129,7 @@ describe('leader election', { timeout: 300_000 }, () => {
       throw new Error(`${(err as Error).message}\n--- op-b output ---\n${output.get('op-b')}`);
     });
     const failoverMs = performance.now() - t0;
+    await eventually('op-b leader gauge 1', async () => ((await leaderGauge(urlB)) === 1 ? true : undefined), 30_000);
     console.log(`# leader failover after SIGKILL: ${(failoverMs / 1000).toFixed(1)} s (lease 15 s, retry 2 s)`);
     await onboard('second');
 

@@ -77,7 +77,6 @@ imagePullSecrets:
   value: {{ required "redis.external.url or redis.external.existingSecret is required when redis.mode is external" $r.external.url | quote }}
 {{- end }}
 {{- if and (eq $r.mode "external") $r.external.sentinel.enabled }}
-# Not yet read by the pods (see values.yaml redis.external.sentinel).
 - name: SWITCHBOARD_REDIS_SENTINELS
   value: {{ join "," $r.external.sentinel.hosts | quote }}
 - name: SWITCHBOARD_REDIS_SENTINEL_MASTER

@@ -43,6 +43,7 @@ export class LeaderElector extends EventEmitter {
   #observed: { holder: string; rv: string; seenAt: number; durationMs: number } | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  #lastTickAt = Date.now();
 
   constructor(client: KubeClient, opts: LeaderElectorOptions) {
     super();
@@ -52,6 +53,11 @@ export class LeaderElector extends EventEmitter {
 
   get isLeader(): boolean {
     return this.#leading;
+  }
+
+  /** Date.now() when the campaign loop last went round (a liveness signal: it goes round every retry period). */
+  get lastTickAt(): number {
+    return this.#lastTickAt;
   }
 
   get #path(): string {
@@ -75,6 +81,7 @@ export class LeaderElector extends EventEmitter {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      this.#lastTickAt = Date.now();
       let ok = false;
       try {
         ok = await this.#tryAcquireOrRenew();
