@@ -1,26 +1,71 @@
 // `switchboard cdr export` — CDRs from the per-tenant Redis Streams to stdout, a JSONL or CSV file, or a webhook,
 // acknowledging only what the sink accepted. `switchboard cdr tail --tenant NS/NAME` — follow one tenant's CDRs.
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { sinkFromSpec } from '../../../sbc-pod/src/cdr/export/batch-sinks.ts';
 import { CdrExporter } from '../../../sbc-pod/src/cdr/export/exporter.ts';
 import type { Cdr } from '../../../sbc-pod/src/cdr/record.ts';
 import { cdrStreamKey } from '../../../sbc-pod/src/cdr/sinks.ts';
+import { redisFromSettings } from '../../../sbc-pod/src/redis/connect.ts';
 
 const USAGE = `Usage:
   switchboard cdr export [--redis-url URL] [--sink stdout|file:PATH|csv:PATH|webhook:URL] [--tenant NS/NAME]...
                          [--group NAME] [--consumer NAME] [--once] [--trim]
   switchboard cdr tail --tenant NS/NAME [--redis-url URL]
 
---redis-url defaults to SWITCHBOARD_REDIS_URL. export runs until Ctrl-C (or one pass with --once).
+--redis-url defaults to SWITCHBOARD_REDIS_URL; with SWITCHBOARD_REDIS_SENTINELS and SWITCHBOARD_REDIS_SENTINEL_MASTER
+the master is found through the Sentinels. export runs until Ctrl-C (or one pass with --once).
 `;
 
-function redisFrom(url: string | undefined): Redis {
-  const u = url ?? process.env.SWITCHBOARD_REDIS_URL;
-  if (!u) throw new Error('no Redis: give --redis-url or set SWITCHBOARD_REDIS_URL');
-  const r = new Redis(u, { maxRetriesPerRequest: null });
-  r.on('error', (err) => process.stderr.write(`redis: ${String(err)}\n`));
+/**
+ * The Redis the sbc-pods write CDR streams to: --redis-url / SWITCHBOARD_REDIS_URL, or the master behind
+ * SWITCHBOARD_REDIS_SENTINELS + SWITCHBOARD_REDIS_SENTINEL_MASTER (the URL then only gives credentials and db).
+ * A long-running export waits through a reconnect or a Sentinel failover instead of failing; a one-shot run (`--once`)
+ * gives up after a few reconnects with a clear error.
+ */
+function redisFrom(url: string | undefined, opts: { waitForever: boolean }): Redis {
+  const env = process.env;
+  const sentinels = (env.SWITCHBOARD_REDIS_SENTINELS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const r = redisFromSettings(
+    {
+      url: url ?? (env.SWITCHBOARD_REDIS_URL || undefined),
+      sentinels,
+      sentinelMaster: env.SWITCHBOARD_REDIS_SENTINEL_MASTER,
+    },
+    {
+      connectionName: `switchboard-cdr-export-${process.pid}`,
+      maxRetriesPerRequest: opts.waitForever ? null : 3,
+      logger: {
+        warn: (obj, msg) => process.stderr.write(`redis: ${msg} ${JSON.stringify(obj)}\n`),
+        info: (obj, msg) => process.stderr.write(`redis: ${msg} ${JSON.stringify(obj)}\n`),
+      },
+    },
+  );
+  if (!r) {
+    throw new Error(
+      'no Redis: give --redis-url, set SWITCHBOARD_REDIS_URL, or SWITCHBOARD_REDIS_SENTINELS with SWITCHBOARD_REDIS_SENTINEL_MASTER',
+    );
+  }
   return r;
+}
+
+/** A one-shot run fails with a clear message when Redis (or the Sentinels' master) cannot be reached in time. */
+function whenReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis not reachable within ${ms / 1000} s (see the redis: lines above)`));
+    }, ms);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
 }
 
 async function exportCommand(args: string[]): Promise<number> {
@@ -37,7 +82,7 @@ async function exportCommand(args: string[]): Promise<number> {
     },
   });
   const sink = sinkFromSpec(values.sink); // before connecting: a bad --sink is a usage error, not a Redis session
-  const redis = redisFrom(values['redis-url']);
+  const redis = redisFrom(values['redis-url'], { waitForever: !values.once });
   const exporter = new CdrExporter({
     redis,
     sink,
@@ -50,6 +95,7 @@ async function exportCommand(args: string[]): Promise<number> {
   });
   try {
     if (values.once) {
+      await whenReady(redis, 15_000);
       const n = await exporter.runOnce();
       process.stderr.write(`exported ${n} CDRs to ${sink.name}\n`);
       return 0;
@@ -76,7 +122,7 @@ async function tailCommand(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  const redis = redisFrom(values['redis-url']);
+  const redis = redisFrom(values['redis-url'], { waitForever: true });
   const stream = cdrStreamKey(values.tenant);
   let last = '$';
   let count = 0;

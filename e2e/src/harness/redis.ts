@@ -1,7 +1,7 @@
 // A private redis-server per test suite: free loopback port, no persistence, stopped after the suite.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeTcpPort } from './ports.ts';
@@ -21,32 +21,23 @@ export function redisServerPath(): string {
   return found;
 }
 
-function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
-  // A private --dir: no dump file from another server is ever loaded, and none is left in the caller's cwd.
-  const child = spawn(
-    bin,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--daemonize',
-      'no',
-      '--dir',
-      dir,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/** The options of a private test server: loopback, no persistence, its own --dir (no foreign dump file is loaded). */
+export function serverArgs(port: number, dir: string): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+}
+
+/** Start redis-server with `args` (a server, a replica, or `CONF --sentinel`) and wait until its log says `ready`. */
+export function launchRedisProcess(
+  args: string[],
+  ready: RegExp = /Ready to accept connections/,
+): Promise<ChildProcess> {
+  const child = spawn(redisServerPath(), [...args, '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => fail(new Error(`redis-server did not become ready in 15 s:\n${output}`)), 15_000);
+    const timer = setTimeout(() => fail(new Error(`redis (${args.join(' ')}) not ready in 15 s:\n${output}`)), 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      if (ready.test(output)) {
         clearTimeout(timer);
         child.stdout?.off('data', onData);
         child.stdout?.resume();
@@ -60,11 +51,15 @@ function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-    child.once('exit', (code) => fail(new Error(`redis-server exited (${code}) before ready:\n${output}`)));
+    child.once('exit', (code) =>
+      fail(new Error(`redis (${args.join(' ')}) exited (${code}) before ready:\n${output}`)),
+    );
   });
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 5 s; resolves when the process is gone. */
+export async function terminate(child: ChildProcess | undefined): Promise<void> {
+  if (!child) return;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
@@ -74,10 +69,9 @@ async function terminate(child: ChildProcess): Promise<void> {
 }
 
 export async function startRedis(): Promise<RedisServer> {
-  const bin = redisServerPath();
   const port = await freeTcpPort();
   const dir = mkdtempSync(join(tmpdir(), 'redis-'));
-  let child = await launch(bin, port, dir);
+  let child = await launchRedisProcess(serverArgs(port, dir));
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -88,7 +82,42 @@ export async function startRedis(): Promise<RedisServer> {
     async restart() {
       child.kill('SIGKILL');
       await once(child, 'exit').catch(() => {});
-      child = await launch(bin, port, dir);
+      child = await launchRedisProcess(serverArgs(port, dir));
+    },
+  };
+}
+
+export interface SentinelServer {
+  port: number;
+  /** The master name it monitors. */
+  master: string;
+  stop(): Promise<void>;
+}
+
+/** A Sentinel (`redis-server CONF --sentinel`, what Debian's redis-sentinel runs) monitoring `master` as `name`. */
+export async function startSentinel(master: Pick<RedisServer, 'port'>, name = 'sbtest'): Promise<SentinelServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
+  const port = await freeTcpPort();
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} 2000`,
+      `sentinel failover-timeout ${name} 10000`,
+      '',
+    ].join('\n'),
+  );
+  const child = await launchRedisProcess([conf, '--sentinel'], new RegExp(`\\+monitor master ${name}`));
+  return {
+    port,
+    master: name,
+    async stop() {
+      await terminate(child);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

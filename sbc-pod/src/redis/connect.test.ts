@@ -1,15 +1,22 @@
 // redisFromSettings against a real redis-server, and a real Sentinel (`redis-server --sentinel`) monitoring it; the
 // failover case adds a replica and asks the Sentinel to promote it.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { freeTcpPort } from '../../../e2e/src/harness/ports.ts';
-import { type RedisServer, redisServerPath, startRedis } from '../../../e2e/src/harness/redis.ts';
+import {
+  launchRedisProcess,
+  type RedisServer,
+  type SentinelServer,
+  serverArgs,
+  startRedis,
+  startSentinel,
+  terminate,
+} from '../../../e2e/src/harness/redis.ts';
 import { describeRedis, parseHostPort, type RedisLog, RedisSettingsError, redisFromSettings } from './connect.ts';
 
 const WAIT = 30_000;
@@ -36,43 +43,6 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined> | T |
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
-/** A redis-server process with extra arguments (a replica), or a Sentinel from a config file. */
-async function launch(args: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(redisServerPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`redis (${args.join(' ')}) not ready in 15 s:\n${output}`));
-    }, 15_000);
-    const onData = (c: Buffer) => {
-      output += c.toString();
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stdout?.resume();
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis (${args.join(' ')}) exited ${code}:\n${output}`));
-    });
-  });
-  return child;
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(t);
 }
 
 async function portOf(client: Redis): Promise<number> {
@@ -151,52 +121,26 @@ describe('redisFromSettings', { timeout: 120_000 }, () => {
 
   describe('Sentinel', () => {
     let dir: string;
-    let sentinel: ChildProcess | undefined;
+    let sentinel: SentinelServer | undefined;
     let replica: ChildProcess | undefined;
     let sentinelPort = 0;
     let replicaPort = 0;
 
     before(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
+      dir = mkdtempSync(join(tmpdir(), 'sb-replica-'));
       replicaPort = await freeTcpPort();
-      replica = await launch(
-        [
-          '--port',
-          String(replicaPort),
-          '--bind',
-          '127.0.0.1',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--dir',
-          dir,
-          '--replicaof',
-          '127.0.0.1',
-          String(redis.port),
-        ],
-        /Ready to accept connections/,
-      );
-      sentinelPort = await freeTcpPort();
-      const conf = join(dir, 'sentinel.conf');
-      writeFileSync(
-        conf,
-        [
-          `port ${sentinelPort}`,
-          'bind 127.0.0.1',
-          `dir ${dir}`,
-          `sentinel monitor sbtest 127.0.0.1 ${redis.port} 1`,
-          'sentinel down-after-milliseconds sbtest 2000',
-          'sentinel failover-timeout sbtest 10000',
-          '',
-        ].join('\n'),
-      );
-      // `redis-server --sentinel` is the same binary as redis-sentinel (Debian's redis-sentinel is a symlink to it).
-      sentinel = await launch([conf, '--sentinel'], /\+monitor master sbtest/);
+      replica = await launchRedisProcess([
+        ...serverArgs(replicaPort, dir),
+        '--replicaof',
+        '127.0.0.1',
+        String(redis.port),
+      ]);
+      sentinel = await startSentinel(redis, 'sbtest');
+      sentinelPort = sentinel.port;
     });
     after(async () => {
-      await stop(sentinel);
-      await stop(replica);
+      await sentinel?.stop();
+      await terminate(replica);
       rmSync(dir, { recursive: true, force: true });
     });
 
