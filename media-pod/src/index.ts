@@ -1,7 +1,15 @@
-export { DEFAULT_MEDIA_PORTS, type MediaPod, type MediaPodOptions, optionsFromEnv, startMediaPod } from './app.ts';
+export {
+  DEFAULT_MEDIA_POOL,
+  DEFAULT_MEDIA_PORTS,
+  type MediaPod,
+  type MediaPodOptions,
+  optionsFromEnv,
+  startMediaPod,
+} from './app.ts';
 export {
   type AnswerRequest,
   type AnswerResponse,
+  DEFAULT_NO_MEDIA_TIMEOUT_MS,
   EngineError,
   type LegInfo,
   type LegProfile,

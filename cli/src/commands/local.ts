@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RenderedConfig } from '../../../crds/src/render/config-types.ts';
-import { startMediaPod } from '../../../media-pod/src/index.ts';
+import { optionsFromEnv as mediaOptionsFromEnv, startMediaPod } from '../../../media-pod/src/index.ts';
 import type { Snapshot } from '../../../sbc-pod/src/config/source/index.ts';
 import { createLogger } from '../../../sbc-pod/src/log.ts';
 import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
@@ -29,8 +29,11 @@ export async function run(args: string[]): Promise<number> {
   });
   try {
     const bootstrap = await ca.issueServerCertificate({ dnsNames: ['localhost'] });
-    // The media pod runs in this process too; every call's media is anchored on it (SRTP toward Teams).
+    // The media pod runs in this process too; every call's media is anchored on it (SRTP toward Teams). Its no-media
+    // timeout (SWITCHBOARD_MEDIA_NO_MEDIA_TIMEOUT, default 60 s, 0 = off) ends calls whose RTP stopped.
+    const { noMediaTimeoutMs } = mediaOptionsFromEnv();
     const media = await startMediaPod({
+      ...(noMediaTimeoutMs !== undefined ? { noMediaTimeoutMs } : {}),
       mediaIp: settings.mediaIp,
       ports: `${settings.mediaPorts.low}-${settings.mediaPorts.high}`,
       apiHost: '127.0.0.1',

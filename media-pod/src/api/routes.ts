@@ -51,7 +51,12 @@ function fail(reply: FastifyReply, err: unknown): FastifyReply {
   throw err;
 }
 
-export function registerRoutes(app: FastifyInstance, engine: MediaEngine, pools: PoolSet): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  engine: MediaEngine,
+  pools: PoolSet,
+  pod: { mediaPool: string; instance?: string; url: () => string } = { mediaPool: 'default', url: () => engine.podUrl },
+): void {
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, _req, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'bad_request', message: err.message });
     app.log.error({ err }, 'control API error');
@@ -110,10 +115,17 @@ export function registerRoutes(app: FastifyInstance, engine: MediaEngine, pools:
     const final = await engine.delete(req.params.callId);
     return { callId: req.params.callId, deleted: final !== null, final };
   });
+  // Probed every second or so by each sbc-pod: cheap (no I/O; the silent calls are kept by the watchdog).
   app.get('/v1/health', async () => ({
     ok: true,
     podId: engine.podId,
+    /** Changes with every start of the process: a restart lost the sessions even if the pod id is the same. */
+    instance: pod.instance ?? null,
+    pool: pod.mediaPool,
+    url: pod.url(),
     sessions: engine.sessions.size,
+    /** Calls the no-media watchdog finds silent now: the sbc-pod holding each ends it ("Media Timeout"). */
+    noMedia: engine.silentCalls(),
     storeErrors: engine.storeErrors,
     pools: pools.pools.map((p) => ({
       name: p.name,

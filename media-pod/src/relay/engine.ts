@@ -13,9 +13,13 @@ export interface EngineOptions {
   /** Address written in our SDP (public address); default bindAddress. */
   advertisedAddress?: string;
   pools: PoolSet;
-  /** Report a leg with no media for this long (ms) after its first answer. Default 30 s. 0 disables. */
+  /**
+   * A leg that sent nothing for this long (ms) makes the call silent. The clock starts when both sides have sent SDP
+   * (the answer) and starts again on every SDP; a call on hold (a leg's SDP is not sendrecv) is never silent.
+   * Default 60 s (DEFAULT_NO_MEDIA_TIMEOUT_MS). 0 disables.
+   */
   noMediaTimeoutMs?: number;
-  /** Called once per session when a leg's media stops (no packets for noMediaTimeoutMs). */
+  /** Called once each time a session turns silent (no packets on `leg` for noMediaTimeoutMs). */
   onNoMedia?: (info: SessionInfo, leg: string) => void;
   /** Where session state goes for re-anchoring (Redis in cluster mode); none: state stays in this process. */
   store?: SessionStore;
@@ -74,6 +78,9 @@ export interface ReanchorResponse {
   legs: Record<string, { port: number; rtcpPort: number }>;
 }
 
+/** Default no-media timeout (SWITCHBOARD_MEDIA_NO_MEDIA_TIMEOUT). */
+export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 60_000;
+
 const fingerprint = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 export class MediaEngine {
@@ -92,7 +99,7 @@ export class MediaEngine {
     this.#advertised = o.advertisedAddress ?? o.bindAddress;
     this.podId = o.podId ?? 'local';
     this.podUrl = o.podUrl ?? '';
-    const timeout = o.noMediaTimeoutMs ?? 30_000;
+    const timeout = o.noMediaTimeoutMs ?? DEFAULT_NO_MEDIA_TIMEOUT_MS;
     if (timeout > 0) {
       this.#watchdog = setInterval(() => this.checkMedia(timeout), Math.min(1000, timeout / 2));
       this.#watchdog.unref();
@@ -266,6 +273,9 @@ export class MediaEngine {
       if (!req || typeof req.sdp !== 'string') throw new EngineError(400, 'bad_request', 'sdp is required');
       const session = this.sessions.get(callId);
       if (!session) throw new EngineError(404, 'no_session', `no media session for call ${callId}`);
+      // an answer, even a repeated one (the 200 after a 183 with the same SDP), restarts the no-media clock: a long
+      // silent early-media phase must not end the call the moment it is answered
+      session.mediaSince = Date.now();
       const fp = fingerprint(req);
       const cached = session.replies.get(`${legName}:answer`);
       if (cached && cached.fingerprint === fp) return cached.response as AnswerResponse;
@@ -328,20 +338,28 @@ export class MediaEngine {
     return info;
   }
 
-  /** One pass of the no-media watchdog (exposed for tests). */
+  /**
+   * One pass of the no-media watchdog (exposed for tests): a call turns silent when one of its legs sent nothing for
+   * `timeoutMs`; `onNoMedia` hears of each call once per silent spell, `silentCalls()` lists the silent calls now.
+   */
   checkMedia(timeoutMs: number, now = Date.now()): void {
     for (const s of this.sessions.values()) {
-      if (s.noMediaReported) continue;
-      for (const [name, leg] of s.legs) {
-        if (!leg.remote) continue;
-        const last = leg.lastActivity || s.createdAt;
-        if (now - last >= timeoutMs) {
-          s.noMediaReported = true;
-          this.#o.onNoMedia?.(s.info(), name);
-          break;
-        }
+      const leg = silentLeg(s, timeoutMs, now);
+      if (leg === null) {
+        s.noMediaReported = false;
+        continue;
       }
+      if (s.noMediaReported) continue;
+      s.noMediaReported = true;
+      this.#o.onNoMedia?.(s.info(), leg);
     }
+  }
+
+  /** The calls the no-media watchdog finds silent (for the sbc-pods: they end these calls). */
+  silentCalls(): string[] {
+    const out: string[] = [];
+    for (const s of this.sessions.values()) if (s.noMediaReported) out.push(s.callId);
+    return out;
   }
 
   /** Stop: close every leg. `forget` (default true) also drops the stored state; false leaves it for re-anchoring. */
@@ -349,6 +367,23 @@ export class MediaEngine {
     if (this.#watchdog) clearInterval(this.#watchdog);
     await Promise.all([...this.sessions.keys()].map((id) => this.#serial(id, () => this.#destroy(id, forget))));
   }
+}
+
+/**
+ * The leg of a call that has been silent for `timeoutMs`, or null. Only an answered call counts (both legs have sent
+ * SDP: no ringing phase), and never a call on hold: when a leg's SDP says inactive, sendonly or recvonly (or it
+ * rejected the stream, port 0), one side is not expected to send, and music on hold is optional, so no leg counts.
+ */
+function silentLeg(s: MediaSession, timeoutMs: number, now: number): string | null {
+  if (s.legs.size < 2) return null;
+  for (const leg of s.legs.values()) {
+    const r = leg.remote;
+    if (!r || r.port === 0 || r.direction !== 'sendrecv') return null;
+  }
+  for (const [name, leg] of s.legs) {
+    if (now - Math.max(leg.lastActivity, s.mediaSince) >= timeoutMs) return name;
+  }
+  return null;
 }
 
 function mapError(err: unknown): Error {

@@ -1,6 +1,7 @@
 export {
   type AnswerRequest,
   type AnswerResponse,
+  DEFAULT_NO_MEDIA_TIMEOUT_MS,
   EngineError,
   type EngineOptions,
   MediaEngine,

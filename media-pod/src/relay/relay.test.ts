@@ -389,6 +389,77 @@ describe('relay: real UDP through the media engine', () => {
     engine.checkMedia(30_000, Date.now() + 31_000);
     assert.ok(noMedia.includes('call-silent/a') || noMedia.includes('call-silent/b'));
     assert.equal(engine.query('call-silent')!.noMedia, true);
+    assert.ok(engine.silentCalls().includes('call-silent'));
+    // reported once per silent spell; a new SDP (re-INVITE) starts the clock again
+    const reports = noMedia.length;
+    engine.checkMedia(30_000, Date.now() + 32_000);
+    assert.equal(noMedia.length, reports, 'not reported again while it stays silent');
+    await engine.offer('call-silent', 'a', { tenant: 'fabrikam', sdp: carrierSdp(c.carrier.port) });
+    engine.checkMedia(30_000, Date.now() + 1_000);
+    assert.ok(!engine.silentCalls().includes('call-silent'), 'renegotiated: not silent any more');
+    await engine.delete('call-silent');
+    assert.ok(!engine.silentCalls().includes('call-silent'));
+    await Promise.all([c.carrier.close(), c.teams.close()]);
+  });
+
+  it('no-media: a ringing call (no answer yet) and a call on hold are never silent; resuming restarts the clock', async (t) => {
+    const silent = (id: string, afterMs: number) => {
+      engine.checkMedia(30_000, Date.now() + afterMs);
+      return engine.silentCalls().includes(id);
+    };
+    // ringing: only the offer so far
+    const ringer = await Endpoint.open();
+    await engine.offer('call-ringing', 'a', { tenant: 'fabrikam', sdp: carrierSdp(ringer.port) });
+    assert.equal(silent('call-ringing', 120_000), false, 'no answer yet: no no-media clock');
+    await engine.delete('call-ringing');
+    await ringer.close();
+
+    for (const [held, other] of [
+      ['inactive', 'inactive'],
+      ['sendonly', 'recvonly'],
+      ['recvonly', 'sendonly'],
+    ] as const) {
+      const id = `call-hold-${held}`;
+      const c = await setUpCall(engine, id);
+      t.after(() => Promise.all([c.carrier.close(), c.teams.close()]).catch(() => {}));
+      assert.equal(silent(id, 31_000), true, 'the same call off hold would be silent (the test can fail)');
+      // the carrier puts the call on hold (re-INVITE), Teams answers accordingly
+      const hold = await engine.offer(id, 'a', {
+        tenant: 'fabrikam',
+        sdp: carrierSdp(c.carrier.port).replace('a=sendrecv', `a=${held}`),
+      });
+      assert.match(hold.sdp, new RegExp(`a=${held}`), 'the hold is offered on to Teams');
+      const crypto = formatCryptoAttribute({ tag: 1, suite: 'AES_CM_128_HMAC_SHA1_80', ...c.teamsTxKey });
+      await engine.answer(id, 'b', { sdp: teamsSdp(c.teams.port, { crypto }).replace('a=sendrecv', `a=${other}`) });
+      assert.equal(silent(id, 3_600_000), false, `on hold (${held}): no packets expected, not silent after an hour`);
+      assert.equal(engine.query(id)!.noMedia, false);
+      // resumed: the clock starts at the resuming SDP
+      await engine.offer(id, 'a', { tenant: 'fabrikam', sdp: carrierSdp(c.carrier.port) });
+      await engine.answer(id, 'b', { sdp: teamsSdp(c.teams.port, { crypto }) });
+      assert.equal(silent(id, 10_000), false, 'resumed 10 s ago: not silent yet');
+      assert.equal(silent(id, 31_000), true, 'resumed and silent for the timeout: silent');
+      await engine.delete(id);
+    }
+  });
+
+  it('no-media: a call whose legs both sent within the timeout is not silent; silent later; media again clears it', async () => {
+    const c = await setUpCall(engine, 'call-flow');
+    await stream(c.carrier, c.teams, c.relayA, 5, (i) => g711Packet(i, 0x3333));
+    await c.teams.send(c.teamsTx.protect(g711Packet(1, 0x4444)) as Buffer, c.relayB);
+    await c.carrier.waitFor(1);
+    // 20 s after the packets, with a 20 s timeout: both legs sent within the timeout
+    const t = Date.now();
+    engine.checkMedia(20_000, t + 19_000);
+    assert.ok(!engine.silentCalls().includes('call-flow'));
+    engine.checkMedia(20_000, t + 21_000);
+    assert.ok(engine.silentCalls().includes('call-flow'));
+    // media again on both legs: not silent any more
+    await stream(c.carrier, c.teams, c.relayA, 1, (i) => g711Packet(10 + i, 0x3333));
+    await c.teams.send(c.teamsTx.protect(g711Packet(2, 0x4444)) as Buffer, c.relayB);
+    await c.carrier.waitFor(2);
+    engine.checkMedia(20_000, Date.now() + 1);
+    assert.ok(!engine.silentCalls().includes('call-flow'), 'media resumed on both legs');
+    await engine.delete('call-flow');
     await Promise.all([c.carrier.close(), c.teams.close()]);
   });
 });

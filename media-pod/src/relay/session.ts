@@ -51,7 +51,10 @@ export class MediaSession {
   /** Idempotency cache: request fingerprint → response, per (leg, operation). */
   readonly replies = new Map<string, { fingerprint: string; response: unknown }>();
   advertisedAddress: string;
+  /** The no-media watchdog finds this call silent now (cleared when media resumes or SDP is renegotiated). */
   noMediaReported = false;
+  /** When the last SDP was accepted from either side: the no-media clock of every leg starts again from here. */
+  mediaSince = Date.now();
 
   constructor(callId: string, tenant: string, advertisedAddress: string) {
     this.callId = callId;
@@ -86,6 +89,7 @@ export class MediaSession {
     n.receivedText = sdpText;
     n.remote = remote;
     leg.setRemote(remote);
+    this.mediaSince = Date.now();
     return { sdp, remote };
   }
 
@@ -342,7 +346,7 @@ export interface SessionInfo {
   callId: string;
   tenant: string;
   createdAt: number;
-  /** The no-media timeout fired for this call. */
+  /** The no-media watchdog finds this call silent: a leg sent nothing for the no-media timeout (holds excepted). */
   noMedia: boolean;
   legs: Record<string, LegInfo>;
 }

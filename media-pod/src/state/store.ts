@@ -22,9 +22,13 @@ export interface SessionRecord {
   updatedAt: number;
 }
 
+/** A media pod's heartbeat (`switchboard:media:pod:<podId>`): how the sbc-pods find it (SWITCHBOARD_MEDIA_DISCOVERY=redis). */
 export interface PodRecord {
   podId: string;
+  /** Its control API URL as other pods reach it (SWITCHBOARD_MEDIA_API_ADVERTISED_URL). */
   url: string;
+  /** Its media pool (SWITCHBOARD_MEDIA_POOL; a Tenant's mediaPool). Records of older pods have none: `default`. */
+  pool?: string;
   at: number;
 }
 

@@ -7,6 +7,13 @@
 // their health probe (`GET /v1/health`); a call stays on the pod it started on. When that pod stops answering (or
 // comes back as another pod: its podId changed, its sessions are gone) the calls it held are reported through
 // `onCallsLost`, and `reanchor` moves a call to a healthy pod of the pool (the pods share their state store).
+//
+// The pods come from a fixed list (SWITCHBOARD_MEDIA_URL) or are discovered (`discover`, e.g. the media pods'
+// heartbeats in Redis: ./redis-discovery.ts): a new pod joins its pool; a pod whose heartbeat expired counts as one
+// that stopped answering (its calls are reported lost and re-anchored within the pool).
+//
+// The health answer also lists the calls the pod finds silent (its no-media timeout): they are handed to the
+// `onNoMedia` listeners (the B2BUA ends those it holds). Probing therefore runs with one pod too.
 import type { MediaAnchor, MediaCallRef, MediaStats } from '../b2bua/media.ts';
 import type { Logger } from '../log.ts';
 
@@ -36,7 +43,17 @@ export interface MediaPodAnchorOptions {
   timeoutMs?: number;
   /** Every media pool is served by these pods (local mode: one process anchors every tenant). */
   anyPool?: boolean;
-  /** Health probe interval; 0 = no probing. Default: 1000 ms over two or more pods, off for one. */
+  /**
+   * Discover the media pods instead of (or besides) a fixed list: called at once and every `discoveryIntervalMs`;
+   * returns every live pod (null, or a throw: could not look, keep what is known). See ./redis-discovery.ts.
+   */
+  discover?: () => Promise<DiscoveredMediaPod[] | null>;
+  /** How often `discover` runs (default 1000 ms). */
+  discoveryIntervalMs?: number;
+  /**
+   * Health probe interval; 0 = no probing (no lost-pod detection, no no-media reports). Default 1000 ms, one pod
+   * included (the probe carries the pod's no-media report).
+   */
   healthIntervalMs?: number;
   /** A probe that takes longer than this failed (default: the interval, at most `timeoutMs`). */
   healthTimeoutMs?: number;
@@ -55,19 +72,34 @@ const legOf = (from: MediaCallRef['from']) => (from === 'inbound' ? 'a' : 'b');
 
 export const DEFAULT_MEDIA_POOL = 'default';
 
+/** A media pod a discovery found alive (its heartbeat): identity, control URL and media pool. */
+export interface DiscoveredMediaPod {
+  podId: string;
+  url: string;
+  pool: string;
+}
+
 interface Pod {
   url: string;
   pool: string;
+  /** Answers its health probes (or was not found dead yet). */
   up: boolean;
+  /** Discovered pods: its heartbeat is alive (always true for a configured URL). */
+  listed: boolean;
+  /** Discovered pods: the podId of the heartbeat; a health answer with another podId is another pod (this one died). */
+  fixedId?: string;
   failures: number;
   probing: boolean;
   /** The podId its last health answer gave: a different one means the pod restarted and lost its sessions. */
   podId?: string;
+  /** The process instance its last health answer gave: same podId, another instance = restarted, sessions lost. */
+  instance?: string;
 }
 
 export interface MediaPodState {
   url: string;
   pool: string;
+  /** New calls may go there: it answers its probes (and, when discovered, its heartbeat is alive). */
   up: boolean;
   podId?: string;
   calls: number;
@@ -83,14 +115,22 @@ export class MediaPodAnchor implements MediaAnchor {
   /** Which pod holds each call this anchor knows of. */
   #callPod = new Map<string, Pod>();
   #lostListeners: Array<(callIds: string[]) => void> = [];
+  #noMediaListeners: Array<(callIds: string[]) => void> = [];
   #timer: NodeJS.Timeout | undefined;
   #logger: Pick<Logger, 'info' | 'warn'> | undefined;
+  /** Discovery: the pod list changes (no single-pod shortcuts). */
+  #discover: (() => Promise<DiscoveredMediaPod[] | null>) | undefined;
+  #discoveryTimer: NodeJS.Timeout | undefined;
+  #discovering = false;
+  #discoveryFailing = false;
+  #ready: Promise<void>;
 
   constructor(opts: MediaPodAnchorOptions) {
     const entries = [...(opts.urls ?? []), ...(opts.url ? opts.url.split(',') : [])]
       .map((u) => u.trim())
       .filter((u) => u.length > 0);
-    if (entries.length === 0) throw new Error('MediaPodAnchor: no media pod URL');
+    this.#discover = opts.discover;
+    if (entries.length === 0 && !this.#discover) throw new Error('MediaPodAnchor: no media pod URL');
     const pods = new Map<string, Pod>();
     for (const entry of entries) {
       // "POOL=URL" (a pool name has no ':' or '/'), else a bare URL in the default pool.
@@ -98,26 +138,39 @@ export class MediaPodAnchor implements MediaAnchor {
       const named = eq > 0 && !/[:/]/.test(entry.slice(0, eq));
       const pool = named ? entry.slice(0, eq) : DEFAULT_MEDIA_POOL;
       const url = (named ? entry.slice(eq + 1) : entry).replace(/\/$/, '');
-      if (!pods.has(url)) pods.set(url, { url, pool, up: true, failures: 0, probing: false });
+      if (!pods.has(url)) pods.set(url, { url, pool, up: true, listed: true, failures: 0, probing: false });
     }
     this.#pods = [...pods.values()];
     this.#anyPool = opts.anyPool === true;
     this.#timeoutMs = opts.timeoutMs ?? 2000;
     this.#failuresBeforeDown = Math.max(1, opts.failuresBeforeDown ?? 2);
     this.#logger = opts.logger;
-    const interval = opts.healthIntervalMs ?? (this.#pods.length > 1 ? 1000 : 0);
+    const interval = opts.healthIntervalMs ?? 1000;
     this.#healthTimeoutMs = opts.healthTimeoutMs ?? Math.min(this.#timeoutMs, Math.max(interval, 100));
     if (interval > 0) {
       this.#timer = setInterval(() => this.#probeAll(), interval);
       this.#timer.unref();
       this.#probeAll();
     }
+    this.#ready = Promise.resolve();
+    if (this.#discover) {
+      this.#ready = this.#refresh();
+      this.#discoveryTimer = setInterval(() => void this.#refresh(), opts.discoveryIntervalMs ?? 1000);
+      this.#discoveryTimer.unref();
+    }
   }
 
-  /** Stop probing (the pods are not touched). */
+  /** Resolves once the first discovery has run (at once without discovery). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Stop probing and discovering (the pods are not touched). */
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#discoveryTimer) clearInterval(this.#discoveryTimer);
     this.#timer = undefined;
+    this.#discoveryTimer = undefined;
   }
 
   /** The pods of the pool and what the probe last found. */
@@ -125,7 +178,7 @@ export class MediaPodAnchor implements MediaAnchor {
     return this.#pods.map((p) => ({
       url: p.url,
       pool: p.pool,
-      up: p.up,
+      up: usable(p),
       ...(p.podId ? { podId: p.podId } : {}),
       calls: [...this.#callPod.values()].filter((q) => q === p).length,
     }));
@@ -140,6 +193,68 @@ export class MediaPodAnchor implements MediaAnchor {
     this.#lostListeners.push(listener);
   }
 
+  /** The calls a media pod reports silent (no RTP for its no-media timeout), from each health answer. */
+  onNoMedia(listener: (callIds: string[]) => void): void {
+    this.#noMediaListeners.push(listener);
+  }
+
+  // ---- discovery ----------------------------------------------------------------------------------------------
+
+  async #refresh(): Promise<void> {
+    if (this.#discovering || !this.#discover) return;
+    this.#discovering = true;
+    try {
+      let found: DiscoveredMediaPod[] | null;
+      try {
+        found = await this.#discover();
+      } catch (err) {
+        if (!this.#discoveryFailing) this.#logger?.warn({ err: String(err) }, 'media pod discovery failed');
+        this.#discoveryFailing = true;
+        return;
+      }
+      if (found === null) return;
+      if (this.#discoveryFailing) this.#logger?.info('media pod discovery works again');
+      this.#discoveryFailing = false;
+      const alive = new Set<string>();
+      for (const d of found) {
+        alive.add(d.podId);
+        const url = d.url.replace(/\/$/, '');
+        const pod = this.#pods.find((p) => p.fixedId === d.podId);
+        if (!pod) {
+          this.#pods.push({
+            url,
+            pool: d.pool,
+            up: true,
+            listed: true,
+            fixedId: d.podId,
+            podId: d.podId,
+            failures: 0,
+            probing: false,
+          });
+          this.#logger?.info({ podId: d.podId, url, pool: d.pool }, 'media pod discovered');
+        } else if (!pod.listed) {
+          pod.listed = true;
+          this.#logger?.info({ podId: d.podId, url }, 'media pod heartbeat is back');
+        }
+      }
+      for (const pod of this.#pods) {
+        if (pod.fixedId === undefined || alive.has(pod.fixedId) || !pod.listed) continue;
+        const was = usable(pod);
+        pod.listed = false;
+        if (was) {
+          this.#logger?.warn({ podId: pod.fixedId, url: pod.url }, 'media pod heartbeat expired: its calls are lost');
+          this.#lose(pod);
+        }
+      }
+      // Forget discovered pods that are gone and hold no call any more (re-anchored or ended).
+      const holding = new Set(this.#callPod.values());
+      this.#pods = this.#pods.filter((p) => p.listed || p.fixedId === undefined || holding.has(p));
+      if (this.#next >= this.#pods.length) this.#next = 0;
+    } finally {
+      this.#discovering = false;
+    }
+  }
+
   // ---- health -------------------------------------------------------------------------------------------------
 
   #probeAll(): void {
@@ -150,18 +265,38 @@ export class MediaPodAnchor implements MediaAnchor {
     pod.probing = true;
     try {
       const res = await fetch(`${pod.url}/v1/health`, { signal: AbortSignal.timeout(this.#healthTimeoutMs) });
-      const json = (await res.json().catch(() => ({}))) as { podId?: unknown };
+      const json = (await res.json().catch(() => ({}))) as { podId?: unknown; instance?: unknown; noMedia?: unknown };
       if (!res.ok) throw new Error(`status ${res.status}`);
       const podId = typeof json.podId === 'string' ? json.podId : undefined;
-      if (pod.podId !== undefined && podId !== undefined && podId !== pod.podId) {
+      if (pod.fixedId !== undefined && podId !== undefined && podId !== pod.fixedId) {
+        // A discovered pod is its podId: another pod answering at its URL means it is gone (that one is discovered
+        // through its own heartbeat).
+        pod.failures = this.#failuresBeforeDown;
+        if (pod.up) {
+          pod.up = false;
+          this.#logger?.warn({ url: pod.url, was: pod.fixedId, now: podId }, 'another media pod answers: calls lost');
+          if (pod.listed) this.#lose(pod);
+        }
+        return;
+      }
+      const instance = typeof json.instance === 'string' ? json.instance : undefined;
+      if (
+        (pod.podId !== undefined && podId !== undefined && podId !== pod.podId) ||
+        (pod.instance !== undefined && instance !== undefined && instance !== pod.instance)
+      ) {
         this.#logger?.warn({ url: pod.url, was: pod.podId, now: podId }, 'media pod restarted: its calls are lost');
         this.#lose(pod);
       }
       if (podId !== undefined) pod.podId = podId;
+      if (instance !== undefined) pod.instance = instance;
       pod.failures = 0;
       if (!pod.up) {
         pod.up = true;
         this.#logger?.info({ url: pod.url }, 'media pod answers again');
+      }
+      if (Array.isArray(json.noMedia)) {
+        const silent = json.noMedia.filter((id): id is string => typeof id === 'string');
+        if (silent.length > 0) this.#emit(this.#noMediaListeners, silent, 'no-media');
       }
     } catch (err) {
       this.#failed(pod, err);
@@ -175,7 +310,7 @@ export class MediaPodAnchor implements MediaAnchor {
     if (pod.up && pod.failures >= this.#failuresBeforeDown) {
       pod.up = false;
       this.#logger?.warn({ url: pod.url, err: String(err) }, 'media pod stopped answering');
-      this.#lose(pod);
+      if (pod.listed) this.#lose(pod); // an unlisted pod's calls were reported when its heartbeat expired
     }
   }
 
@@ -183,11 +318,15 @@ export class MediaPodAnchor implements MediaAnchor {
   #lose(pod: Pod): void {
     const ids = [...this.#callPod].filter(([, p]) => p === pod).map(([id]) => id);
     if (ids.length === 0) return;
-    for (const l of this.#lostListeners) {
+    this.#emit(this.#lostListeners, ids, 'calls-lost');
+  }
+
+  #emit(listeners: Array<(callIds: string[]) => void>, ids: string[], what: string): void {
+    for (const l of listeners) {
       try {
         l(ids);
       } catch (err) {
-        this.#logger?.warn({ err: String(err) }, 'calls-lost listener failed');
+        this.#logger?.warn({ err: String(err) }, `${what} listener failed`);
       }
     }
   }
@@ -196,12 +335,17 @@ export class MediaPodAnchor implements MediaAnchor {
   #pick(skip: Set<Pod>, pool: string): Pod | undefined {
     for (let i = 0; i < this.#pods.length; i++) {
       const pod = this.#pods[(this.#next + i) % this.#pods.length]!;
-      if (pod.up && (this.#anyPool || pod.pool === pool) && !skip.has(pod)) {
+      if (usable(pod) && (this.#anyPool || pod.pool === pool) && !skip.has(pod)) {
         this.#next = (this.#next + i + 1) % this.#pods.length;
         return pod;
       }
     }
     return undefined;
+  }
+
+  /** One configured pod and no discovery: every call is there. */
+  #single(): boolean {
+    return !this.#discover && this.#pods.length === 1;
   }
 
   // ---- control API --------------------------------------------------------------------------------------------
@@ -232,11 +376,11 @@ export class MediaPodAnchor implements MediaAnchor {
   async #podOf(callId: string): Promise<Pod | undefined> {
     const known = this.#callPod.get(callId);
     if (known) return known;
-    if (this.#pods.length === 1) return this.#pods[0];
+    if (this.#single()) return this.#pods[0];
     // Asked of every healthy pod at once (a new call costs one parallel round of 404s).
     const found = await Promise.all(
       this.#pods
-        .filter((p) => p.up)
+        .filter((p) => usable(p))
         .map((pod) =>
           this.#call(pod, 'GET', `/v1/sessions/${encodeURIComponent(callId)}`).then(
             () => pod,
@@ -260,7 +404,7 @@ export class MediaPodAnchor implements MediaAnchor {
     const path = `/v1/sessions/${encodeURIComponent(ref.callId)}/legs/${leg}/offer`;
     const held = await this.#podOf(ref.callId);
     // A re-offer on a known call stays on its pod (a pod-less call is new: it may start anywhere).
-    if (held && (this.#callPod.has(ref.callId) || this.#pods.length === 1)) {
+    if (held && (this.#callPod.has(ref.callId) || this.#single())) {
       const out = await this.#call(held, 'POST', path, body);
       this.#callPod.set(ref.callId, held);
       return Buffer.from(String(out.sdp), 'utf8');
@@ -350,4 +494,9 @@ export class MediaPodAnchor implements MediaAnchor {
     }
     return media;
   }
+}
+
+/** New calls may go to a pod that answers its probes and, when discovered, whose heartbeat is alive. */
+function usable(pod: Pod): boolean {
+  return pod.up && pod.listed;
 }
