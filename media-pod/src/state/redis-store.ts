@@ -12,8 +12,12 @@ const SESSION_TTL_S = 24 * 3600;
 export class RedisSessionStore implements SessionStore {
   readonly redis: Redis;
 
-  constructor(url: string) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  /** A redis:// URL, or a client made by the caller (Sentinel: `switchboard media` builds it with the sbc-pod's helper). */
+  constructor(conn: string | Redis) {
+    this.redis =
+      typeof conn === 'string'
+        ? new Redis(conn, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true })
+        : conn;
     this.redis.on('error', () => {}); // reconnects on its own; operations report failures to their callers
   }
 
