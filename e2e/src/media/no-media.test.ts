@@ -236,6 +236,7 @@ test('media flowing keeps the call up; when both sides stop sending, both legs g
   const cdr = await f.waitForCdr((x) => x.callee === callee, 20_000);
   assert.equal(cdr.disposition, 'answered');
   assert.equal(cdr.endedBy, 'sbc', 'the SBC ended the call');
+  assert.equal(cdr.endReason, 'Media Timeout');
   assertEndedForNoMedia(c.id);
   assert.ok(!f.pod.b2bua.activeCalls().some((x) => x.id === c.id));
   // the media session was released with the call
@@ -275,6 +276,7 @@ test('a call on hold (a=inactive) is not ended however long it is silent; resume
   await c.call.waitForRequest('BYE', 20_000, teamsRequests);
   const cdr = await f.waitForCdr((x) => x.callee === callee, 20_000);
   assert.equal(cdr.endedBy, 'sbc');
+  assert.equal(cdr.endReason, 'Media Timeout');
   assertEndedForNoMedia(c.id);
   f.sim.assertNoViolations({ ignore: ['H3.3'] });
 });

@@ -15,7 +15,11 @@ export function buildCdr(call: Call, how: CallEnd, podName: string): Cdr {
   const end = call.times.end ?? Date.now();
   const status = answered ? 200 : how.status;
   const out = call.outbound;
-  const q850 = q850ForSipStatus(status);
+  // RFC 3326: a BYE's `Reason: Q.850;cause=N` is the cause; else the RFC 3398 mapping of the final status.
+  const fromReason = /(?:^|,)\s*Q\.850\s*;(?:[^,]*;)?\s*cause\s*=\s*(\d{1,3})/i.exec(how.byeReason ?? '')?.[1];
+  const q850 = fromReason !== undefined && Number(fromReason) <= 127 ? Number(fromReason) : q850ForSipStatus(status);
+  // An answered call's sipCode is 200 whatever ended it; the reason goes in endReason (capped like the schema).
+  const endReason = answered ? (how.byeReason ?? (how.endedBy === 'sbc' ? how.reason : undefined)) : undefined;
   return {
     schema: CDR_SCHEMA_VERSION,
     id: cdrId(call.tenant.id, call.inbound.req.callId, call.inbound.req.from.params.get('tag') ?? ''),
@@ -38,6 +42,7 @@ export function buildCdr(call: Call, how: CallEnd, podName: string): Cdr {
     sipReason: answered ? 'OK' : how.reason,
     ...(q850 !== undefined ? { q850Cause: q850 } : {}),
     endedBy: how.endedBy,
+    ...(endReason ? { endReason: endReason.slice(0, 256) } : {}),
     attempts: call.attempt,
     failover: call.attempt > 1,
     ...(call.codec ? { codec: call.codec } : {}),

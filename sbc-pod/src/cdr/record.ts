@@ -45,6 +45,11 @@ export interface Cdr {
   q850Cause?: number;
   /** Which side ended the call: caller, callee, sbc (timer, limit, error). */
   endedBy?: 'caller' | 'callee' | 'sbc';
+  /**
+   * Why an answered call ended, when known: the SBC's reason (`Media Timeout`, `Session Expired`…) or the Reason
+   * header of the BYE that ended it (RFC 3326). Unanswered attempts say it in sipCode/sipReason.
+   */
+  endReason?: string;
   /** Outbound attempts made before the final answer (failover across trunks or Teams targets). */
   attempts?: number;
   failover?: boolean;
