@@ -40,6 +40,14 @@ export interface Cluster {
   client: Redis;
   pods: PodProcess[];
   startPod(name: string, env?: Record<string, string>): Promise<PodProcess>;
+  /**
+   * The one UDP and TLS address every pod started with `sharedEnv()` listens on (SO_REUSEPORT,
+   * SWITCHBOARD_SIP_REUSE_PORT=true): the kernel spreads flows and connections over those pods.
+   */
+  shared: { udp: { address: string; port: number }; tlsPort: number };
+  sharedEnv(): Record<string, string>;
+  /** A pod's admin /status document. */
+  status(pod: PodProcess): Promise<{ activeCalls: Record<string, number> } & Record<string, unknown>>;
   /** Every CDR in the per-tenant Redis streams. */
   streamCdrs(): Promise<Cdr[]>;
   close(): Promise<void>;
@@ -77,6 +85,15 @@ export async function startCluster(opts: { env?: Record<string, string>; sim?: {
   const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   client.on('error', () => {});
   const pods: PodProcess[] = [];
+  const shared = { udp: { address: '127.0.0.1', port: await freeUdpTcpPort() }, tlsPort: await freeUdpTcpPort() };
+  const sharedEnv = (): Record<string, string> => ({
+    SWITCHBOARD_SIP_LISTEN: `udp:127.0.0.1:${shared.udp.port},tls:127.0.0.1:${shared.tlsPort}`,
+    SWITCHBOARD_SIP_REUSE_PORT: 'true',
+  });
+  const status = async (pod: PodProcess) => {
+    const res = await fetch(`http://127.0.0.1:${pod.adminPort}/status`);
+    return (await res.json()) as { activeCalls: Record<string, number> } & Record<string, unknown>;
+  };
 
   const startPod = async (name: string, env: Record<string, string> = {}): Promise<PodProcess> => {
     const child = spawn(NODE, [POD], {
@@ -103,6 +120,8 @@ export async function startCluster(opts: { env?: Record<string, string>; sim?: {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = createInterface({ input: child.stdout! });
+    // SWITCHBOARD_TEST_LOG=<level>: the pods' logs on stderr, each line prefixed with the pod's name.
+    if (process.env.SWITCHBOARD_TEST_LOG) lines.on('line', (line) => process.stderr.write(`[${name}] ${line}\n`));
     const first = new Promise<{ UDP: number; TLS: number; admin: number }>((resolve, reject) => {
       lines.on('line', (line) => {
         if (line.startsWith('{"UDP"') || line.startsWith('{"TLS"')) resolve(JSON.parse(line));
@@ -153,6 +172,9 @@ export async function startCluster(opts: { env?: Record<string, string>; sim?: {
     client,
     pods,
     startPod,
+    shared,
+    sharedEnv,
+    status,
     streamCdrs,
     async close() {
       await Promise.all(pods.map((p) => p.kill9()));

@@ -1,5 +1,6 @@
 // A signalling pod as its own process (as `switchboard sbc` runs it), configured from SWITCHBOARD_* variables; prints
 // its listening ports as one JSON line. SIGTERM drains (as the CLI does), SIGKILL is the pod dying.
+// Test-only knob: SB_TEST_ADMISSION_LEASE_MS shortens the admission slot lease (so a test sees a lapsed one).
 import { readFileSync } from 'node:fs';
 import { loadSettings } from '../../../sbc-pod/src/config/settings.ts';
 import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
@@ -18,6 +19,9 @@ const pod = await startSignallingPod({
     certificates: () => certificates,
   }),
   bootstrapCertificates: certificates,
+  ...(process.env.SB_TEST_ADMISSION_LEASE_MS
+    ? { admissionLeaseMs: Number(process.env.SB_TEST_ADMISSION_LEASE_MS) }
+    : {}),
 });
 const ports = Object.fromEntries(pod.element.stack.listeners().map((l) => [l.transport, l.port]));
 process.stdout.write(`${JSON.stringify({ ...ports, admin: pod.element.admin.address.port })}\n`);

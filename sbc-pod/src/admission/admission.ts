@@ -69,6 +69,11 @@ export interface Admitted {
   release(): Promise<void>;
   /** Refresh the leases (the controller's renewAll does this for every live call). Never throws. */
   renew(): Promise<void>;
+  /**
+   * Stop holding the call on this pod without giving its slots back: another pod carries the call on (it took it
+   * over, or this pod handed it over while draining) and renews the same leases. Idempotent; never throws.
+   */
+  handOff(): Promise<void>;
 }
 
 export interface Refused {
@@ -278,6 +283,25 @@ export class AdmissionController {
     return this.#admitWith(this.#local, req, limits, trunk, Math.max(1, this.#pods()));
   }
 
+  /**
+   * A call in progress that this pod took over from another (DESIGN.md §8): hold its slots here without a limit
+   * check — it is a live call, already counted — so this pod renews them and gives them back when the call ends. The
+   * leases are the ones the first pod took (same call id, so the call is never counted twice) and are reinstated at
+   * once if they lapsed after that pod died. Never throws; without Redis they are reinstated on a later renewal.
+   */
+  async adopt(req: AdmissionRequest): Promise<Admitted> {
+    const leases: Lease[] = [];
+    if (this.#tenants.has(req.tenant)) leases.push({ kind: 'calls', key: tenantKey(req.tenant, 'calls') });
+    const trunk = req.trunk === undefined ? undefined : this.#trunks.get(req.trunk);
+    if (trunk && trunk.policy.channels !== null && termsFor(trunk.policy, req.tenant).allowed) {
+      leases.push({ kind: 'channel', trunk: trunk.policy.trunk, tenant: req.tenant });
+    }
+    const ticket = new Ticket(this, req, leases, 'local');
+    this.#live.add(ticket);
+    await this._renew(ticket).catch(() => {});
+    return ticket.handle();
+  }
+
   /** Renew the leases of every call in progress (run every leaseMs / 3 or so). Never throws. */
   async renewAll(): Promise<void> {
     await Promise.all([...this.#live].map((t) => this._renew(t).catch(() => {})));
@@ -484,6 +508,12 @@ export class AdmissionController {
     }
   }
 
+  /** @internal The call goes on elsewhere: forget it here (and in the local mirror), leave the Redis leases. */
+  async _handOff(ticket: Ticket): Promise<void> {
+    this.#live.delete(ticket);
+    for (const lease of ticket.leases) await releaseLease(this.#local, lease, ticket.callId);
+  }
+
   /** @internal */
   async _renew(ticket: Ticket): Promise<void> {
     for (const lease of ticket.leases) await renewLease(this.#local, lease, ticket.callId, this.#leaseMs);
@@ -542,6 +572,11 @@ class Ticket {
       renew: async () => {
         if (ticket.#released) return;
         await this.#controller._renew(ticket).catch(() => {});
+      },
+      handOff: async () => {
+        if (ticket.#released) return;
+        ticket.#released = true;
+        await this.#controller._handOff(ticket).catch(() => {});
       },
     };
   }

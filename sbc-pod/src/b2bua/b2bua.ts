@@ -32,7 +32,7 @@ import {
   type ServerTransaction,
 } from '../sip/transaction/index.ts';
 import { callToStored, storedToCall } from '../state/snapshot.ts';
-import type { DeadlineKind, DialogStore, StoredCall } from '../state/store.ts';
+import { cancelTag, type DeadlineKind, type DialogStore, type PodMessage, type StoredCall } from '../state/store.ts';
 import type { SbcMetrics } from '../telemetry/metrics.ts';
 import { ATTR, type CallStep, type CallTracing } from '../telemetry/tracing.ts';
 import type { CredentialLookup } from '../trunks/credentials.ts';
@@ -124,7 +124,7 @@ export interface B2buaOptions {
   /** Trunk ids that are trusted with the caller's identity under Privacy: id (RFC 3325). */
   trustedTrunks?: Set<string>;
   /** Admission control (tenant and trunk limits, DESIGN.md §6); absent = every call is admitted. */
-  admission?: Pick<AdmissionController, 'admit'>;
+  admission?: Pick<AdmissionController, 'admit'> & Partial<Pick<AdmissionController, 'adopt'>>;
   /** Call metrics (attempts, answers, ends, outbound attempts, admission refusals). */
   metrics?: SbcMetrics;
   /** Per-call trace spans. */
@@ -395,7 +395,7 @@ export class B2bua implements CallHandler {
       if (result.ok) {
         step?.end({ 'switchboard.admission.backend': result.backend });
         if (call.state === 'ended' || call.cancelled) return void result.release();
-        call.admission = { release: result.release, trunk };
+        call.admission = { release: result.release, handOff: result.handOff, trunk };
         return go();
       }
       step?.fail(result.reason, { [ATTR.reason]: result.reason });
@@ -424,7 +424,7 @@ export class B2bua implements CallHandler {
         return;
       }
       if (result.ok) {
-        call.admission = { release: result.release, trunk };
+        call.admission = { release: result.release, handOff: result.handOff, trunk };
         return this.#nextAttempt(call);
       }
       this.#o.metrics?.admissionRejected(call.tenant.id, result.reason);
@@ -998,15 +998,25 @@ export class B2bua implements CallHandler {
     const invite = this.#o.stack.transactions.findInviteForCancel(req);
     const call = invite ? this.#byInviteTxn.get(invite) : undefined;
     if (!invite || !call) {
+      // With a shared address the CANCEL can reach another pod than its INVITE (the kernel re-hashed the flow after a
+      // pod came or went): the INVITE's pod cancels it, or — when that pod is gone — this one takes the call over.
+      if (this.#o.store?.shared) return void this.#cancelElsewhere(txn, req);
       txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return;
     }
     txn.respond(buildResponse(req, 200, 'OK'));
+    this.#cancelCall(call);
+  }
+
+  /** The caller cancelled a call that is not answered yet: CANCEL the outbound attempt, 487 to the caller. */
+  #cancelCall(call: Call): void {
     if (call.state === 'answered' || call.state === 'confirmed' || call.state === 'ended') return;
     call.cancelled = true;
     const out = call.outbound;
     if (out) {
-      if (out.provisional) this.#sendCancel(call);
+      // A call taken over from another pod gets no provisional here (its INVITE transaction died with that pod): the
+      // INVITE went out long ago, so it is CANCELled now.
+      if (out.provisional || call.replica?.takenOverFrom) this.#sendCancel(call);
       else out.cancelWhenProvisional = true;
     }
     this.#finishInbound(call, 487, 'Request Terminated');
@@ -1036,6 +1046,7 @@ export class B2bua implements CallHandler {
     const pending = other?.pendingAck;
     if (!other?.dialog || !pending) return;
     other.pendingAck = undefined;
+    void this.#replicate(call); // the stored leg no longer waits for this ACK
     const otherName: LegName = entry.leg === 'inbound' ? 'outbound' : 'inbound';
     void (async () => {
       let body = ack.body;
@@ -1911,6 +1922,53 @@ export class B2bua implements CallHandler {
 
   // ---- dialog store: replication, takeover, deadlines that survive the pod, drain (DESIGN.md §8) ----------------
 
+  /**
+   * A CANCEL whose INVITE this pod does not hold: find the call by the INVITE's (Call-ID, From tag) in the store.
+   * Its owner is told (Redis pub/sub) and cancels it there; no listener means the owner is gone, so this pod takes the
+   * call over and cancels it (CANCEL toward the callee, 487 to the caller). 481 when no stored call matches (e.g. a
+   * call still routing, not yet replicated, on a pod that died: nothing is left to cancel).
+   */
+  async #cancelElsewhere(txn: ServerTransaction<Peer>, req: SipRequest): Promise<void> {
+    const store = this.#o.store!;
+    const fromTag = req.from.params.get('tag') ?? '';
+    try {
+      const id = fromTag ? await store.lookup(req.callId, cancelTag(fromTag)) : undefined;
+      const rec = id ? await store.load(id) : undefined;
+      if (!id || !rec) {
+        txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+        return;
+      }
+      if (rec.owner !== this.#o.podName && store.notify) {
+        const heard = await store.notify(rec.owner, { kind: 'cancel', id });
+        if (heard > 0) {
+          this.#o.logger.info({ callId: req.callId, owner: rec.owner }, 'CANCEL passed to the pod holding its INVITE');
+          txn.respond(buildResponse(req, 200, 'OK'));
+          return;
+        }
+      }
+      const r = await this.#adoptById(id, 'CANCEL', (call) => this.#cancelCall(call));
+      if (r === 'taken') {
+        // Adopted before (by an in-dialog request): the local call is cancelled now if it still rings.
+        const local = [...this.#calls].find((c) => c.id === id);
+        if (local) this.#cancelCall(local);
+        txn.respond(buildResponse(req, 200, 'OK'));
+      } else if (r === 'busy') txn.respond(buildResponse(req, 500, 'Call Busy', [{ name: 'Retry-After', value: '1' }]));
+      else txn.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+    } catch (err) {
+      this.#o.logger.warn({ err: String(err), callId: req.callId }, "CANCEL of another pod's call failed");
+      txn.respond(buildResponse(req, 500, 'Dialog Store Unavailable', [{ name: 'Retry-After', value: '1' }]));
+    }
+  }
+
+  /** A message for this pod through the shared store: a CANCEL another pod received for a call ringing here. */
+  #onPodMessage(msg: PodMessage): void {
+    if (msg.kind !== 'cancel') return;
+    const call = [...this.#calls].find((c) => c.id === msg.id);
+    if (!call) return;
+    this.#log(call).info('CANCEL received by another pod: cancelling here');
+    this.#cancelCall(call);
+  }
+
   /** Policy `refuse`: while a shared store is down, new calls get 503 + Retry-After (callers fail over). */
   #storeRefuses(): boolean {
     const s = this.#o.store;
@@ -2026,6 +2084,8 @@ export class B2bua implements CallHandler {
     const store = this.#o.store;
     if (!store || !call.replica || call.replica.v === 0) return true;
     const dialogs = [{ callId: call.inbound.req.callId, tag: call.inbound.toTag }];
+    const fromTag = call.inbound.req.from.params.get('tag');
+    if (fromTag) dialogs.push({ callId: call.inbound.req.callId, tag: cancelTag(fromTag) });
     for (const leg of [call.inbound.leg, call.outbound?.leg]) {
       if (leg?.dialog) dialogs.push({ callId: leg.dialog.callId, tag: leg.dialog.localTag });
     }
@@ -2060,19 +2120,24 @@ export class B2bua implements CallHandler {
   #forget(call: Call): void {
     if (call.state === 'ended') return;
     call.state = 'ended';
+    this.#forgotten.add(call);
     this.#clearTimers(call);
     for (const t of call.legTimers?.values() ?? []) clearTimeout(t);
     call.legTimers?.clear();
     this.#calls.delete(call);
     this.#byInviteTxn.delete(call.inbound.txn);
     for (const [k, e] of [...this.#byDialog]) if (e.call === call) this.#byDialog.delete(k);
+    // The call goes on at another pod (or already ended there): its cluster-wide slots are that pod's to renew and
+    // give back — releasing them here would drop a live call from the tenant's count.
     const held = call.admission;
     call.admission = undefined;
-    if (held) void held.release();
+    if (held) void (held.handOff ? held.handOff() : held.release());
     this.#checkIdle();
   }
 
   #pendingTakeovers = new Map<string, Promise<'taken' | 'none' | 'busy'>>();
+  /** Calls dropped here while they go on at another pod (their admission slots are that pod's). */
+  #forgotten = new WeakSet<Call>();
 
   /** Load the call a dialog belongs to from the store and carry it on here (once per call, under its lock). */
   #takeover(callId: string, tag: string): Promise<'taken' | 'none' | 'busy'> {
@@ -2140,12 +2205,32 @@ export class B2bua implements CallHandler {
       // Ownership moves here (compare-and-set on the version: a pod that still writes its stale copy loses).
       if (!(await this.#replicate(call))) return 'busy';
       this.#log(call).warn({ from: rec.owner, why, state: call.state }, 'call taken over from another pod');
+      this.#adoptAdmission(call);
       for (const name of ['inbound', 'outbound'] as const) this.#rearmSessionTimer(call, name);
       then?.(call, rec);
       return 'taken';
     } finally {
       await store.unlock(id, token).catch(() => {});
     }
+  }
+
+  /**
+   * After a takeover: the call's admission slots (tenant calls, trunk channel) are held here from now on — reinstated
+   * without a limit check, renewed by this pod, released when the call ends — so the tenant's live-call count stays
+   * right after the first pod died.
+   */
+  #adoptAdmission(call: Call): void {
+    const adopt = this.#o.admission?.adopt;
+    if (!adopt) return;
+    const trunk = call.outbound?.target.trunk?.id ?? call.trunk?.id;
+    const req = { tenant: call.tenant.id, callId: call.inbound.req.callId, side: call.inbound.leg.side };
+    void adopt
+      .call(this.#o.admission, trunk === undefined ? req : { ...req, trunk })
+      .then((held) => {
+        if (call.state === 'ended') return void (this.#forgotten.has(call) ? held.handOff() : held.release());
+        call.admission = { release: held.release, handOff: held.handOff, trunk };
+      })
+      .catch((err: unknown) => this.#log(call).warn({ err: String(err) }, 'admission of a taken-over call failed'));
   }
 
   /** After a takeover: the leg's session timer goes on from where the record left it. */
@@ -2167,6 +2252,9 @@ export class B2bua implements CallHandler {
   /** Watch the shared store's deadlines: calls whose pod died get their session timers and no-answer timers here. */
   startStateTimers(): void {
     if (!this.#o.store?.shared || this.#poller) return;
+    this.#o.store
+      .listen?.(this.#o.podName, (msg) => this.#onPodMessage(msg))
+      .catch((err: unknown) => this.#o.logger.warn({ err: String(err) }, 'pod message channel failed'));
     this.#poller = setInterval(() => void this.#pollDeadlines(), this.#o.timerPollMs ?? 500);
     this.#poller.unref();
   }

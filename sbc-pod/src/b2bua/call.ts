@@ -114,8 +114,11 @@ export interface Call {
   sendChain?: Promise<void>;
   /** Its replica in the dialog store (version, pods that handled it, deadlines); absent without a store. */
   replica?: CallReplica;
-  /** Admission held for this call (released exactly once when it ends) and the trunk it was taken for. */
-  admission?: { release(): Promise<void>; trunk: string | undefined };
+  /**
+   * Admission held for this call (released exactly once when it ends) and the trunk it was taken for; `handOff`
+   * (when present) stops holding the slots here without giving them back: another pod carries the call on.
+   */
+  admission?: { release(): Promise<void>; handOff?(): Promise<void>; trunk: string | undefined };
   /** Why admission control refused the call (CDR admissionReason). */
   admissionReason?: string;
   /** The call's trace span, and the step of the outbound attempt in progress. */

@@ -66,14 +66,18 @@ export async function startSbc(opts: StartSbcOptions): Promise<SbcElement> {
   const stack = new SipStack({
     listen: settings.sipListen,
     ...(settings.sipAdvertisedHost ? { advertisedHost: settings.sipAdvertisedHost } : {}),
-    transport: certificates.length
-      ? {
-          tls: {
-            certificates,
-            ...(teamsCa ? { serverCa: teamsCa, verifyClient: { mode: 'request', ca: teamsCa } } : {}),
-          },
-        }
-      : {},
+    transport: {
+      // SWITCHBOARD_SIP_REUSE_PORT: several processes share the listen addresses (SO_REUSEPORT).
+      ...(settings.sipReusePort ? { reusePort: true } : {}),
+      ...(certificates.length
+        ? {
+            tls: {
+              certificates,
+              ...(teamsCa ? { serverCa: teamsCa, verifyClient: { mode: 'request' as const, ca: teamsCa } } : {}),
+            },
+          }
+        : {}),
+    },
     productHeader: { name: 'X-MS-SBC', value: X_MS_SBC },
     onDiagnostic: (event, detail) => logger.debug({ event, ...detail }, 'sip diagnostic'),
   });

@@ -83,6 +83,8 @@ export interface StartSignallingPodOptions {
   secrets?: SecretStore;
   /** Call tracing; default: OTLP per OTEL_EXPORTER_OTLP_ENDPOINT, else off. */
   tracing?: CallTracing;
+  /** Admission slot lease (default 90 s; renewed every third of it). Tests shorten it to see leases lapse. */
+  admissionLeaseMs?: number;
 }
 
 function cdrSinkFor(settings: Settings, logger: Logger): { sink: CdrSink; close(): void } {
@@ -189,6 +191,7 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     ...(admissionRedis ? { redis: admissionRedis } : {}),
     fallback: settings.admissionFallback ?? 'local-share',
     expectedPods: settings.expectedPods ?? 1,
+    ...(opts.admissionLeaseMs ? { leaseMs: opts.admissionLeaseMs } : {}),
     answers: { carrier: { status: carrierStatus, retryAfter: carrierStatus === 503 } },
     onBackendChange: (backend, cause) =>
       logger.warn({ backend, ...(cause ? { err: String(cause) } : {}) }, 'admission control backend changed'),

@@ -4,15 +4,25 @@
 //   sb:{call:<id>}:ended    SET NX: the one pod that sets it ends the call (BYEs, CDR) — exactly once
 //   sb:{cid:<Call-ID>}:tag:<our tag>  → call id (one GET finds the call of an in-dialog request)
 //   sb:timers               sorted set "<id>|<kind>" scored by deadline; a claim script ZREMs what it hands out
+//   sb:pod:<pod>            pub/sub channel of one pod (a CANCEL that reached another pod); PUBLISH's count of
+//                           receivers says whether that pod is still there
 // Scripts only touch keys of one slot each; the index keys and the timer set are written by separate commands.
 import type { Redis } from 'ioredis';
-import { type DeadlineKind, type DialogStore, dialogKeys, type SaveResult, type StoredCall } from './store.ts';
+import {
+  type DeadlineKind,
+  type DialogStore,
+  dialogKeys,
+  type PodMessage,
+  type SaveResult,
+  type StoredCall,
+} from './store.ts';
 
 export const TIMERS_KEY = 'sb:timers';
 export const recordKey = (id: string) => `sb:{call:${id}}:dialog`;
 export const lockKey = (id: string) => `sb:{call:${id}}:lock`;
 export const endedKey = (id: string) => `sb:{call:${id}}:ended`;
 export const indexKey = (callId: string, tag: string) => `sb:{cid:${callId}}:tag:${tag}`;
+export const podChannel = (pod: string) => `sb:pod:${pod}`;
 
 const SAVE = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'ended' end
@@ -72,6 +82,7 @@ export class RedisDialogStore implements DialogStore {
   #listeners: Array<(up: boolean) => void> = [];
   #endedTtlMs: number;
   #owns: boolean;
+  #sub: Redis | undefined;
 
   constructor(redis: Redis, opts: RedisDialogStoreOptions = {}) {
     this.#redis = redis as Scripted;
@@ -164,7 +175,27 @@ export class RedisDialogStore implements DialogStore {
     });
   }
 
+  async notify(pod: string, msg: PodMessage): Promise<number> {
+    return await this.#redis.publish(podChannel(pod), JSON.stringify(msg));
+  }
+
+  async listen(pod: string, fn: (msg: PodMessage) => void): Promise<void> {
+    // A subscriber needs its own connection; it queues the SUBSCRIBE until connected and re-subscribes on reconnect.
+    const sub = this.#redis.duplicate({ enableOfflineQueue: true });
+    this.#sub = sub;
+    sub.on('error', () => {});
+    sub.on('message', (_channel: string, text: string) => {
+      try {
+        fn(JSON.parse(text) as PodMessage);
+      } catch {
+        // not ours
+      }
+    });
+    await sub.subscribe(podChannel(pod));
+  }
+
   async close(): Promise<void> {
+    this.#sub?.disconnect();
     if (this.#owns) this.#redis.disconnect();
   }
 }

@@ -44,6 +44,7 @@ function storedLeg(leg: Leg): StoredLeg {
     transport: leg.transport,
     ...(leg.servername ? { servername: leg.servername } : {}),
     ...(leg.lastSdp?.length ? { lastSdp: leg.lastSdp.toString('base64') } : {}),
+    ...(leg.pendingAck ? { pendingAck: { cseq: leg.pendingAck.cseq, target: storedPeer(leg.pendingAck.target) } } : {}),
   };
 }
 
@@ -56,6 +57,7 @@ function legFrom(s: StoredLeg): Leg {
     transport: s.transport,
     ...(s.servername ? { servername: s.servername } : {}),
     ...(s.lastSdp ? { lastSdp: Buffer.from(s.lastSdp, 'base64') } : {}),
+    ...(s.pendingAck ? { pendingAck: { cseq: s.pendingAck.cseq, target: { ...s.pendingAck.target } } } : {}),
   };
 }
 
@@ -99,6 +101,8 @@ export function callToStored(call: Call, owner: string, replica: CallReplica): S
     },
     inbound: {
       invite: stripBody(call.inbound.req),
+      callId: call.inbound.req.callId,
+      ...(call.inbound.req.from.params.get('tag') ? { fromTag: call.inbound.req.from.params.get('tag')! } : {}),
       toTag: call.inbound.toTag,
       peer: storedPeer(call.inbound.peer),
       leg: storedLeg(call.inbound.leg),

@@ -18,6 +18,11 @@ export interface StoredLeg {
   servername?: string;
   /** Base64 of the last SDP we sent on the leg (session refreshes resend it). */
   lastSdp?: string;
+  /**
+   * A 2xx offer (to a re-INVITE without SDP) we ACK on this leg once the other leg's ACK brings the answer: the CSeq
+   * and where the ACK goes. Stored so the pod that receives that ACK can relay it even if it did not relay the 2xx.
+   */
+  pendingAck?: { cseq: number; target: StoredPeer };
 }
 
 export interface StoredPeer {
@@ -57,6 +62,9 @@ export interface StoredCall {
   inbound: {
     /** The INVITE as received, without its body (the CDR's ids and any response we still owe come from it). */
     invite: string;
+    /** Its Call-ID and From tag: a CANCEL (which has no To tag) finds the call by them. */
+    callId?: string;
+    fromTag?: string;
     toTag: string;
     peer: StoredPeer;
     leg: StoredLeg;
@@ -78,6 +86,15 @@ export interface StoredCall {
 }
 
 export type SaveResult = 'ok' | 'conflict' | 'ended';
+
+/** A message to the pod that owns a call (shared stores): CANCEL of a call whose INVITE reached that pod. */
+export interface PodMessage {
+  kind: 'cancel';
+  id: string;
+}
+
+/** The index tag under which a call is found by its inbound (Call-ID, From tag): what a CANCEL carries. */
+export const cancelTag = (fromTag: string): string => `~${fromTag}`;
 
 export interface DialogStore {
   /** True when other pods see this store (Redis); false for the in-memory store of local mode. */
@@ -103,6 +120,10 @@ export interface DialogStore {
   schedule(id: string, kind: DeadlineKind, at: number | undefined): Promise<void>;
   /** Atomically take up to `limit` deadlines due by `now`: each is handed to exactly one caller. */
   claimDue(now: number, limit: number): Promise<Array<{ id: string; kind: DeadlineKind }>>;
+  /** Shared stores: send a message to a pod; resolves with how many pods listened (0: that pod is gone). */
+  notify?(pod: string, msg: PodMessage): Promise<number>;
+  /** Shared stores: receive this pod's messages. */
+  listen?(pod: string, fn: (msg: PodMessage) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -113,5 +134,6 @@ export function dialogKeys(s: StoredCall): Array<{ callId: string; tag: string }
   if (inD && inD.localTag !== s.inbound.toTag) out.push({ callId: inD.callId, tag: inD.localTag });
   const outD = s.outbound?.leg.dialog;
   if (outD) out.push({ callId: outD.callId, tag: outD.localTag });
+  if (s.inbound.callId && s.inbound.fromTag) out.push({ callId: s.inbound.callId, tag: cancelTag(s.inbound.fromTag) });
   return out.filter((k) => k.callId !== '' && k.tag !== '');
 }

@@ -123,6 +123,13 @@ export interface TransportLayerOptions {
   now?: () => number;
   /** Prefix of connection ids (default: random). */
   idPrefix?: string;
+  /**
+   * Bind every listener with SO_REUSEPORT so several processes share one address (the kernel spreads UDP flows and
+   * accepted connections over them). Each UDP listener then also gets a private reply socket on the same IP: our
+   * UDP requests leave from it with its port in the top Via, so their responses reach this process, not whichever
+   * sharer the kernel hashes the peer's flow to.
+   */
+  reusePort?: boolean;
 }
 
 /** Protection on accept of inbound stream connections (e.g. ConnectionGuard): consulted before any TLS work. */
@@ -135,6 +142,10 @@ export interface ConnectionGate {
 export interface ListenerInfo extends ListenSpec {
   /** The spec string this listener was started from. */
   spec: string;
+  /** Bound with SO_REUSEPORT (shared with other processes). */
+  reusePort?: boolean;
+  /** UDP with reusePort: the port of this process's private reply socket (the Via port of our UDP requests). */
+  replyPort?: number;
 }
 
 export interface TransportStats {
@@ -167,6 +178,8 @@ export interface TransportEvents {
 interface Listener {
   info: ListenerInfo;
   udp?: dgram.Socket;
+  /** The private reply socket of a shared (SO_REUSEPORT) UDP listener. */
+  replyUdp?: dgram.Socket;
   server?: net.Server;
   tlsServer?: tls.Server;
 }
@@ -362,22 +375,40 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     const spec = typeof specInput === 'string' ? parseListenSpec(specInput) : specInput;
     const specText = typeof specInput === 'string' ? specInput : `${spec.transport.toLowerCase()}:${spec.address}`;
     const ipv6Only = spec.family === 'IPv6';
+    const reusePort = this.options.reusePort === true;
     if (spec.transport === 'UDP') {
-      const udp = dgram.createSocket({ type: ipv6Only ? 'udp6' : 'udp4', ipv6Only });
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind({ address: spec.address, port: spec.port, exclusive: true }, () => {
-          udp.removeListener('error', reject);
-          resolve();
+      const bindUdp = async (port: number, shared: boolean): Promise<dgram.Socket> => {
+        const udp = dgram.createSocket({ type: ipv6Only ? 'udp6' : 'udp4', ipv6Only, reusePort: shared });
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject);
+          udp.bind({ address: spec.address, port, exclusive: true }, () => {
+            udp.removeListener('error', reject);
+            resolve();
+          });
         });
-      });
-      this.sizeUdpBuffers(udp);
+        this.sizeUdpBuffers(udp);
+        udp.on('error', () => {
+          // Asynchronous send errors are reported through the send callback; nothing else to do here.
+        });
+        return udp;
+      };
+      const udp = await bindUdp(spec.port, reusePort);
       const bound = udp.address();
       const listener: Listener = { info: { ...spec, port: bound.port, spec: specText }, udp };
       udp.on('message', (msg, rinfo) => this.onDatagram(listener, msg, rinfo));
-      udp.on('error', () => {
-        // Asynchronous send errors are reported through the send callback; nothing else to do here.
-      });
+      if (reusePort) {
+        let reply: dgram.Socket;
+        try {
+          reply = await bindUdp(0, false);
+        } catch (err) {
+          udp.close();
+          throw err;
+        }
+        listener.replyUdp = reply;
+        listener.info.reusePort = true;
+        listener.info.replyPort = reply.address().port;
+        reply.on('message', (msg, rinfo) => this.onDatagram(listener, msg, rinfo));
+      }
       this.listenersList.push(listener);
       return listener.info;
     }
@@ -391,12 +422,13 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     server.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: spec.address, port: spec.port, ipv6Only, exclusive: true }, () => {
+      server.listen({ host: spec.address, port: spec.port, ipv6Only, exclusive: true, reusePort }, () => {
         server.removeListener('error', reject);
         resolve();
       });
     });
     listener.info.port = (server.address() as net.AddressInfo).port;
+    if (reusePort) listener.info.reusePort = true;
     this.listenersList.push(listener);
     return listener.info;
   }
@@ -947,18 +979,27 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     if (!listener?.udp) {
       throw new TransportError('NO_TRANSPORT', `no ${familyOf(address)} UDP listener to send from`, { target });
     }
-    const udp = listener.udp;
+    let udp = listener.udp;
+    let localPort = listener.info.port;
+    if (listener.replyUdp && !looksLikeResponse(data)) {
+      // A shared address: the request leaves from our private socket, whose port its top Via names, so the answer
+      // comes back here (responses we send go from the shared socket, as the peer expects).
+      udp = listener.replyUdp;
+      localPort = listener.info.replyPort ?? localPort;
+      data = withViaPort(data, listener.info.port, localPort);
+    }
+    const out = data;
     return new Promise<SendResult>((resolve, reject) => {
-      udp.send(data, target.port, address, (err) => {
+      udp.send(out, target.port, address, (err) => {
         if (err) {
           reject(this.mapError(err, 'connect', target, 'UDP send'));
           return;
         }
         this.stats.messagesOut += 1;
-        this.stats.bytesOut += data.length;
+        this.stats.bytesOut += out.length;
         resolve({
           transport: 'UDP',
-          local: { address: listener.info.address, port: listener.info.port },
+          local: { address: listener.info.address, port: localPort },
           opened: false,
         });
       });
@@ -1211,9 +1252,8 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     this.closed = true;
     const waits: Promise<void>[] = [];
     for (const l of this.listenersList) {
-      if (l.udp) {
-        const udp = l.udp;
-        waits.push(new Promise((resolve) => udp.close(() => resolve())));
+      for (const udp of [l.udp, l.replyUdp]) {
+        if (udp) waits.push(new Promise((resolve) => udp.close(() => resolve())));
       }
       if (l.server) {
         const server = l.server;
@@ -1236,4 +1276,22 @@ export class TransportLayer extends EventEmitter<TransportEvents> {
     await Promise.all(waits);
     this.listenersList.length = 0;
   }
+}
+
+/**
+ * The request with the port of its top Via sent-by changed from `from` (or none) to `to`. Only the first Via header
+ * line is touched, and only a UDP one; anything unexpected leaves the bytes as they are.
+ */
+export function withViaPort(data: Buffer, from: number, to: number): Buffer {
+  const head = data.toString('latin1', 0, Math.min(data.length, 4096));
+  const end = head.indexOf('\r\n\r\n');
+  const m =
+    /\r\n(?:via|v)[ \t]*:[ \t]*SIP[ \t]*\/[ \t]*2\.0[ \t]*\/[ \t]*UDP[ \t]+(\[[^\]]+\]|[^\s:;,]+)(?::(\d+))?/i.exec(
+      head,
+    );
+  if (!m || (end >= 0 && m.index > end)) return data;
+  if (m[2] !== undefined && Number(m[2]) !== from) return data;
+  const start = m.index + m[0].length - (m[2] === undefined ? 0 : m[2].length + 1);
+  const stop = m.index + m[0].length;
+  return Buffer.concat([data.subarray(0, start), Buffer.from(`:${to}`, 'latin1'), data.subarray(stop)]);
 }
