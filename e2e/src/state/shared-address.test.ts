@@ -205,3 +205,51 @@ test('Teams after a kill: the simulator reconnects to the shared address; re-INV
     'no CDR twice',
   );
 });
+
+test('a survivor cancels a dead pod’s ringing call toward a UDP carrier with the INVITE’s own Via (RFC 3261 §9.1)', async (t) => {
+  const RINGING = '+12125550177';
+  // The carrier rings and never answers this number; a CANCEL it matches by branch *and* sent-by (§17.2.3).
+  carrier.onRequest = (req, from) => {
+    if (req.method !== 'INVITE' || !req.uri.user?.includes(RINGING.slice(1))) return false;
+    if (!req.to.params.has('tag')) carrier.respond(req, from, { status: 180 });
+    return true;
+  };
+  t.after(() => {
+    carrier.onRequest = undefined;
+  });
+  const pods = [await c.startPod('sbc-x1', c.sharedEnv()), await c.startPod('sbc-x2', c.sharedEnv())];
+  const out = await c.sim.placeCall({
+    tenantFqdn: CONTOSO,
+    from: TEAMS_USER,
+    to: RINGING,
+    sbc: { host: '127.0.0.1', port: c.shared.tlsPort },
+  });
+  await out.waitFor(180, 15_000);
+  const invite = await carrier.received.waitFor(
+    (r) => r.msg.kind === 'request' && r.msg.method === 'INVITE' && r.msg.uri.user?.includes(RINGING.slice(1)) === true,
+    'the INVITE at the carrier',
+  );
+  const holder = await until(async () => {
+    for (const p of pods) if ((await activeCalls(p)) > 0) return p;
+    return undefined;
+  }, 'the pod holding the call');
+  await holder.kill9();
+  await until(async () => (out.tx.conn.closed ? true : undefined), 'the sim to see its connection close', 15_000);
+  // Teams reconnects (the shared address, now only the survivor) and cancels; the survivor takes the call over.
+  assert.equal((await out.cancel(15_000)).status, 200, 'CANCEL answered by the survivor');
+  const cancel = await carrier.waitForRequest('CANCEL', (r) => r.callId === invite.msg.callId, 15_000);
+  const inviteVia = invite.msg.vias[0]!;
+  const cancelVia = cancel.msg.vias[0]!;
+  assert.equal(cancelVia.branch, inviteVia.branch, 'same branch');
+  assert.equal(`${cancelVia.host}:${cancelVia.port}`, `${inviteVia.host}:${inviteVia.port}`, 'same sent-by');
+  // The INVITE's 487 cannot reach Teams (its transaction lived on the dead connection; Teams' Via names that
+  // connection's ephemeral port): the survivor still ends the call, once, with the CDR.
+  const cdr = await until(
+    async () => (await c.streamCdrs()).find((x) => x.callee.includes(RINGING.slice(2))),
+    'the CDR of the cancelled call',
+    30_000,
+  );
+  assert.equal(cdr.disposition, 'cancelled');
+  assert.equal(cdr.pods?.[0], holder.name);
+  assert.ok(cdr.takenOverBy && cdr.takenOverBy !== holder.name, 'written by the survivor');
+});

@@ -632,7 +632,10 @@ export class B2bua implements CallHandler {
     const spec: RequestSpec = {
       method: 'INVITE',
       uri,
-      vias: [`SIP/2.0/${target.transport} ${sentBy};branch=${generateBranch()};rport`],
+      // Our reply port on a shared UDP address (stack.requestSentBy): a survivor's CANCEL must repeat this Via.
+      vias: [
+        `SIP/2.0/${target.transport} ${this.#o.stack.requestSentBy(peer, teams ? call.tenant.fqdn : undefined)};branch=${generateBranch()};rport`,
+      ],
       from,
       to,
       callId,

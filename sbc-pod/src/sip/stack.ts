@@ -191,6 +191,21 @@ export class SipStack {
     return `${host}:${port}`;
   }
 
+  /**
+   * The Via sent-by of a request that opens a transaction we may have to CANCEL: like `sentBy`, but over a shared UDP
+   * address (SO_REUSEPORT) with this pod's private reply port, the port the transport would put there anyway. Written
+   * into the request itself, it is stored with the call, so a pod that takes the call over sends a CANCEL whose Via
+   * is the INVITE's (RFC 3261 §9.1: the peer matches the CANCEL by branch and sent-by).
+   */
+  requestSentBy(target: SendTarget, advertisedHost?: string): string {
+    const base = this.sentBy(target, advertisedHost);
+    if (target.transport !== 'UDP') return base;
+    const family = target.address.includes(':') ? 'IPv6' : 'IPv4';
+    const listeners = this.transport.boundListeners().filter((x) => x.transport === 'UDP');
+    const l = listeners.find((x) => x.family === family) ?? listeners[0];
+    return l?.replyPort ? `${base.slice(0, base.lastIndexOf(':'))}:${l.replyPort}` : base;
+  }
+
   async close(): Promise<void> {
     this.transactions.shutdown();
     await this.transport.close();
