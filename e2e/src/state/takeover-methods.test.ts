@@ -95,6 +95,18 @@ async function cdrsFor(caller: string, n = 1, timeoutMs = 15_000): Promise<Cdr[]
   }
 }
 
+/** The dialog-store record of this caller's call (sbc-pod/src/state/redis-store.ts keys). */
+async function storedCall(caller: string): Promise<{ state: string; outbound?: { provisional: boolean } } | undefined> {
+  for (const key of await c.client.keys('sb:{call:*}:dialog')) {
+    const json = await c.client.hget(key, 'j');
+    const rec = json
+      ? (JSON.parse(json) as { caller: string; state: string; outbound?: { provisional: boolean } })
+      : undefined;
+    if (rec?.caller === caller) return rec;
+  }
+  return undefined;
+}
+
 async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
@@ -242,6 +254,13 @@ test("CANCEL reaching another pod than its INVITE: the INVITE's pod cancels it w
 
   // The INVITE's pod is dead: nobody listens on its channel, so pod B takes the call over and cancels it.
   const two = await ringing(a);
+  // The store knows the call rings (state early, a provisional seen): the survivor may CANCEL at once.
+  let stored: { state: string; outbound?: { provisional: boolean } } | undefined;
+  await until(async () => {
+    stored = await storedCall(two.caller);
+    return stored?.state === 'early';
+  }, 'the ringing state in the store');
+  assert.equal(stored?.outbound?.provisional, true);
   await a.kill9();
   assert.equal((await cancelVia(two.call, b)).status, 200, 'CANCEL answered 200 by pod B');
   assert.equal((await two.call.waitFor(487, 15_000)).status, 487, 'the INVITE ends 487 (sent by pod B)');

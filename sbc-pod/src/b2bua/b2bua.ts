@@ -733,8 +733,11 @@ export class B2bua implements CallHandler {
       if (out.leg.side === 'carrier' && reliable && getHeader(res, 'RSeq'))
         this.#sendPrack(call, out.leg, res, txn.target);
     }
+    const ringing = call.state !== 'early';
     call.state = 'early';
     call.times.ring ??= Date.now();
+    // A survivor that takes the call over while it rings must know it may CANCEL it at once (and the ring time).
+    if (ringing) void this.#replicate(call);
     this.#relayProvisional(call, res).catch((err: unknown) => this.#mediaFailed(call, err));
   }
 
