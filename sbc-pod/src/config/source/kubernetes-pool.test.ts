@@ -57,6 +57,13 @@ describe('KubernetesSource with a signalling pool', { timeout: 300_000 }, () => 
   const tenantsOf = (pool: string) => sources[pool]?.current()?.config.tenants.map((t) => t.id) ?? [];
 
   test('a tenant in pool `regulated` appears in the `regulated` source and not in the `default` one', async () => {
+    // The examples first (a tenant with a dedicated certificate is rendered once it is issued: on a loaded machine
+    // that can come after the tenant this test adds).
+    await eventually(
+      'the examples in the default snapshot',
+      () => (tenantsOf('default').length === 2 ? true : undefined),
+      WAIT,
+    );
     await ensureNamespace(c.kc, 'sovereign', { 'switchboard.dev/tenant': 'true' });
     await apply(c.kc, routePolicy('sovereign', 'sovereign'));
     await apply(c.kc, tenant('sovereign', 'sovereign', { signallingPool: 'regulated' }));
