@@ -1,6 +1,8 @@
 // A signalling pod as its own process (as `switchboard sbc` runs it), configured from SWITCHBOARD_* variables; prints
 // its listening ports as one JSON line. SIGTERM drains (as the CLI does), SIGKILL is the pod dying.
-// Test-only knob: SB_TEST_ADMISSION_LEASE_MS shortens the admission slot lease (so a test sees a lapsed one).
+// Test-only knobs: SB_TEST_ADMISSION_LEASE_MS shortens the admission slot lease (so a test sees a lapsed one);
+// SB_TEST_ORPHAN_GRACE_MS / SB_TEST_ORPHAN_SWEEP_MS / SB_TEST_ORPHAN_BATCH set how soon (and how many at a time) a
+// pod adopts the calls of a pod that stopped heartbeating.
 import { readFileSync } from 'node:fs';
 import { loadSettings } from '../../../sbc-pod/src/config/settings.ts';
 import { ManifestDirectorySource } from '../../../sbc-pod/src/config/source/index.ts';
@@ -21,6 +23,15 @@ const pod = await startSignallingPod({
   bootstrapCertificates: certificates,
   ...(process.env.SB_TEST_ADMISSION_LEASE_MS
     ? { admissionLeaseMs: Number(process.env.SB_TEST_ADMISSION_LEASE_MS) }
+    : {}),
+  ...(process.env.SB_TEST_ORPHAN_GRACE_MS || process.env.SB_TEST_ORPHAN_SWEEP_MS || process.env.SB_TEST_ORPHAN_BATCH
+    ? {
+        orphans: {
+          ...(process.env.SB_TEST_ORPHAN_GRACE_MS ? { graceMs: Number(process.env.SB_TEST_ORPHAN_GRACE_MS) } : {}),
+          ...(process.env.SB_TEST_ORPHAN_SWEEP_MS ? { sweepMs: Number(process.env.SB_TEST_ORPHAN_SWEEP_MS) } : {}),
+          ...(process.env.SB_TEST_ORPHAN_BATCH ? { batch: Number(process.env.SB_TEST_ORPHAN_BATCH) } : {}),
+        },
+      }
     : {}),
 });
 const ports = Object.fromEntries(pod.element.stack.listeners().map((l) => [l.transport, l.port]));

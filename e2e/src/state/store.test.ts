@@ -1,5 +1,6 @@
 // The dialog store contract, for the Redis store (real redis-server) and the in-memory store of local mode: versions
-// (compare-and-set), the index from a leg's (Call-ID, tag), the per-call lock, exactly-once end, claimable deadlines.
+// (compare-and-set), the index from a leg's (Call-ID, tag), the per-call lock, exactly-once end, claimable deadlines,
+// pod liveness and the index of the calls each pod owns (what survivors adopt when a pod stops heartbeating).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -104,6 +105,59 @@ function contract(name: string, make: () => DialogStore) {
       const all = [...a, ...b].map((d) => `${d.id}|${d.kind}`).sort();
       assert.deepEqual(all, ['c4|session', 'c5|no-answer']);
       assert.deepEqual(await store.claimDue(20_000, 10), [{ id: 'c6', kind: 'session' }]);
+    });
+
+    test('the owner index follows the owner: a new call, a takeover, a stale write, the end', async () => {
+      const owned = async (pod: string) => (await store.ownedBy(pod, 100)).sort();
+      assert.equal(await store.save(record('o1', 1, 'own-a'), { ttlMs: 60_000, expect: 0 }), 'ok');
+      assert.equal(await store.save(record('o2', 1, 'own-a'), { ttlMs: 60_000, expect: 0 }), 'ok');
+      assert.equal(await store.save(record('o1', 2, 'own-a'), { ttlMs: 60_000, expect: 1 }), 'ok', 'same owner');
+      assert.deepEqual(await owned('own-a'), ['o1', 'o2']);
+      assert.equal(await store.save(record('o1', 3, 'own-b'), { ttlMs: 60_000, expect: 2 }), 'ok', 'taken over');
+      assert.deepEqual(await owned('own-a'), ['o2']);
+      assert.deepEqual(await owned('own-b'), ['o1']);
+      assert.equal(await store.save(record('o1', 3, 'own-a'), { ttlMs: 60_000, expect: 2 }), 'conflict');
+      assert.deepEqual(await owned('own-a'), ['o2'], 'a stale write moves nothing');
+      assert.ok(await store.finish({ id: 'o1', dialogs: [] }));
+      assert.deepEqual(await owned('own-b'), [], 'the end removes it from its owner');
+      for (let i = 0; i < 5; i++) await store.save(record(`o-many-${i}`, 1, 'own-c'), { ttlMs: 60_000, expect: 0 });
+      const some = await store.ownedBy('own-c', 2);
+      assert.equal(some.length, 2, 'a bounded batch');
+      assert.equal(new Set(some).size, 2);
+    });
+
+    test('pod liveness: heartbeats, a pod that left, reindexing, forgetting a gone pod once it owns nothing', async () => {
+      const stale = async (grace: number) => (await store.stalePods(grace)).filter((p) => p.pod.startsWith('live-'));
+      await store.heartbeat('live-a');
+      await store.heartbeat('live-b');
+      assert.deepEqual(await stale(60_000), [], 'both just heartbeat');
+      await new Promise((r) => setTimeout(r, 50));
+      const seen = await stale(10);
+      assert.deepEqual(seen.map((p) => p.pod).sort(), ['live-a', 'live-b'], 'older than a short grace');
+      for (const p of seen) assert.ok(Number.isInteger(p.seen) && Math.abs(Date.now() - p.seen) < 60_000, `${p.seen}`);
+      await store.leave('live-b');
+      assert.deepEqual(await stale(60_000), [{ pod: 'live-b', seen: 0 }], 'a pod that left is gone at once');
+      await store.save(record('l1', 1, 'live-b'), { ttlMs: 60_000, expect: 0 });
+      assert.equal(await store.forgetPod('live-b', 0), false, 'it still owns a call');
+      // A wrong entry: the call is live-c's now (live-c never heartbeat): moved, and live-c is looked at as well.
+      await store.reindex('l1', 'live-b', 'live-c');
+      assert.deepEqual(await store.ownedBy('live-b', 10), []);
+      assert.deepEqual(await store.ownedBy('live-c', 10), ['l1']);
+      assert.deepEqual((await stale(60_000)).map((p) => p.pod).sort(), ['live-b', 'live-c']);
+      assert.equal(await store.forgetPod('live-b', 1), false, 'not the heartbeat seen');
+      assert.equal(await store.forgetPod('live-b', 0), true);
+      assert.deepEqual(
+        (await stale(60_000)).map((p) => p.pod),
+        ['live-c'],
+      );
+      await store.reindex('l1', 'live-c', undefined);
+      assert.deepEqual(await store.ownedBy('live-c', 10), [], 'no owner: just removed');
+      await store.heartbeat('live-b');
+      assert.deepEqual(
+        (await stale(60_000)).map((p) => p.pod),
+        ['live-c'],
+        'a pod that comes back is live again',
+      );
     });
   });
 }

@@ -146,6 +146,12 @@ export interface B2buaOptions {
   timerGraceMs?: number;
   /** How often a pod looks for due deadlines in a shared store (default 500 ms). */
   timerPollMs?: number;
+  /**
+   * Orphaned calls (shared stores): each pod heartbeats every `heartbeatMs` (default graceMs / 4) and every `sweepMs`
+   * (default 2 s) adopts up to `batch` (default 20) calls of pods whose heartbeat is more than `graceMs` old
+   * (default 10 s): quiet calls of a dead or drained pod that no request or deadline would bring to another pod.
+   */
+  orphans?: { graceMs?: number; sweepMs?: number; batch?: number; heartbeatMs?: number };
 }
 
 /** Re-anchoring a call's media: attempts, the pause while the call is not ready, and after a failure. */
@@ -1988,6 +1994,9 @@ export class B2bua implements CallHandler {
       up ? 'dialog store reachable: re-replicating live calls' : 'dialog store unreachable',
     );
     if (!up) return;
+    // Every pod's heartbeat paused with the store: beat now, and judge no other pod gone before it could beat again.
+    this.#sweepAfter = Date.now() + this.#orphanOptions().graceMs;
+    void this.#beat();
     for (const call of this.#calls) {
       if (call.replica) {
         call.replica.unreplicated = false;
@@ -2168,24 +2177,40 @@ export class B2bua implements CallHandler {
     }
   }
 
-  /** Adopt a stored call under its lock; `then` runs on the adopted call before the lock is released. */
+  /**
+   * Adopt a stored call under its lock; `then` runs on the adopted call before the lock is released. With `orphanOf`
+   * (the sweeper) only a call that pod still owns is adopted — and only once answered (a ringing call's no-answer
+   * deadline deals with it) — without waiting for a lock another pod holds (that pod is adopting it).
+   */
   async #adoptById(
     id: string,
     why: string,
     then?: (call: Call, rec: StoredCall) => void,
+    opts: { orphanOf?: string } = {},
   ): Promise<'taken' | 'none' | 'busy'> {
     const store = this.#o.store!;
-    for (const c of this.#calls) if (c.id === id) return 'taken';
+    const held = () => [...this.#calls].some((c) => c.id === id);
+    if (held()) return 'taken';
     let token: string | undefined;
     // Another pod holds the lock while it takes the call over: wait for it, bounded (its lock expires anyway).
-    for (let i = 0; i < 40 && !token; i++) {
+    const attempts = opts.orphanOf === undefined ? 40 : 1;
+    for (let i = 0; i < attempts && !token; i++) {
       token = await store.lock(id, 5000);
-      if (!token) await new Promise((r) => setTimeout(r, 25 + Math.random() * 25));
+      if (!token && i + 1 < attempts) await new Promise((r) => setTimeout(r, 25 + Math.random() * 25));
     }
     if (!token) return 'busy';
     try {
+      // Adopted here meanwhile (a sweep and an in-dialog request of the same call): one local copy only.
+      if (held()) return 'taken';
       const rec = await store.load(id);
+      const from = opts.orphanOf;
+      if (from !== undefined && rec?.owner !== from) {
+        // Not (or no longer) that pod's: ended, or adopted by another pod — fix the owner index and leave it.
+        await store.reindex(id, from, rec?.owner);
+        return 'none';
+      }
       if (!rec) return 'none';
+      if (from !== undefined && rec.state !== 'answered' && rec.state !== 'confirmed') return 'none';
       const routing = this.#o.routing();
       const call = routing
         ? storedToCall(rec, {
@@ -2254,8 +2279,29 @@ export class B2bua implements CallHandler {
 
   #poller: NodeJS.Timeout | undefined;
   #polling = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  /** The first sweep also looks at this pod's own owner index (calls a previous run under this name left). */
+  #ownChecked = false;
+  /** No sweep before this (epoch ms): set when the store comes back, since no pod could heartbeat meanwhile. */
+  #sweepAfter = 0;
 
-  /** Watch the shared store's deadlines: calls whose pod died get their session timers and no-answer timers here. */
+  #orphanOptions(): { graceMs: number; sweepMs: number; batch: number; heartbeatMs: number } {
+    const o = this.#o.orphans ?? {};
+    const graceMs = o.graceMs ?? 10_000;
+    return {
+      graceMs,
+      sweepMs: o.sweepMs ?? 2000,
+      batch: Math.max(1, o.batch ?? 20),
+      heartbeatMs: o.heartbeatMs ?? Math.max(100, Math.floor(graceMs / 4)),
+    };
+  }
+
+  /**
+   * Watch the shared store's deadlines: calls whose pod died get their session timers and no-answer timers here.
+   * Heartbeat this pod, and sweep up the calls of pods that stopped heartbeating.
+   */
   startStateTimers(): void {
     if (!this.#o.store?.shared || this.#poller) return;
     this.#o.store
@@ -2263,11 +2309,98 @@ export class B2bua implements CallHandler {
       .catch((err: unknown) => this.#o.logger.warn({ err: String(err) }, 'pod message channel failed'));
     this.#poller = setInterval(() => void this.#pollDeadlines(), this.#o.timerPollMs ?? 500);
     this.#poller.unref();
+    const o = this.#orphanOptions();
+    void this.#beat();
+    this.#heartbeat = setInterval(() => void this.#beat(), o.heartbeatMs);
+    this.#heartbeat.unref();
+    this.#sweeper = setInterval(() => void this.#sweepOrphans(), o.sweepMs);
+    this.#sweeper.unref();
   }
 
   stopStateTimers(): void {
     clearInterval(this.#poller);
     this.#poller = undefined;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  /**
+   * This pod goes away (after drain, or closing with calls still up): its heartbeat is marked long past so the
+   * survivors adopt what it still owns — handed-over calls included — at their next sweep, not after the grace.
+   */
+  async leaveStore(): Promise<void> {
+    this.stopStateTimers();
+    const store = this.#o.store;
+    if (!store?.shared || !store.healthy()) return;
+    await store.leave(this.#o.podName).catch((err: unknown) => {
+      this.#o.logger.warn({ err: String(err) }, 'could not mark this pod gone in the dialog store');
+    });
+  }
+
+  async #beat(): Promise<void> {
+    const store = this.#o.store;
+    if (!store?.healthy()) return;
+    await store.heartbeat(this.#o.podName).catch((err: unknown) => {
+      this.#o.logger.warn({ err: String(err) }, 'heartbeat to the dialog store failed');
+    });
+  }
+
+  /**
+   * Adopt orphaned calls: those owned by pods whose heartbeat is older than the grace (dead, or drained and gone).
+   * At most `batch` a sweep, picked at random from each gone pod's calls, so several survivors share them; the
+   * per-call lock and the compare-and-set on the version make each adoption happen once. A gone pod that owns
+   * nothing more is dropped from the liveness record. Never while this pod drains.
+   */
+  async #sweepOrphans(): Promise<void> {
+    const store = this.#o.store;
+    if (!store?.shared || this.#sweeping || !store.healthy() || this.#o.draining?.()) return;
+    if (!this.#o.routing()) return; // no config yet: an adopted call could not be rebuilt
+    if (Date.now() < this.#sweepAfter) return;
+    this.#sweeping = true;
+    try {
+      const o = this.#orphanOptions();
+      let budget = o.batch;
+      const me = this.#o.podName;
+      if (!this.#ownChecked) {
+        // Calls owned under this pod's name that it does not hold: a previous run of it died with them.
+        const mine = (await store.ownedBy(me, 1000)).filter((id) => ![...this.#calls].some((c) => c.id === id));
+        for (const id of mine.slice(0, budget)) await this.#adoptOrphan(id, me);
+        budget -= Math.min(budget, mine.length);
+        this.#ownChecked = mine.length <= o.batch;
+      }
+      const gone = (await store.stalePods(o.graceMs)).filter((p) => p.pod !== me);
+      for (let i = gone.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [gone[i], gone[j]] = [gone[j]!, gone[i]!];
+      }
+      for (const pod of gone) {
+        if (budget <= 0 || this.#o.draining?.()) break;
+        const ids = await store.ownedBy(pod.pod, budget);
+        if (ids.length === 0) {
+          if (await store.forgetPod(pod.pod, pod.seen)) {
+            this.#o.logger.info({ pod: pod.pod }, 'pod gone and none of its calls left: dropped from the pod record');
+          }
+          continue;
+        }
+        budget -= ids.length;
+        await Promise.all(ids.map((id) => this.#adoptOrphan(id, pod.pod)));
+      }
+    } catch (err) {
+      this.#o.logger.warn({ err: String(err) }, 'orphaned-call sweep failed');
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  async #adoptOrphan(id: string, from: string): Promise<void> {
+    try {
+      const why = from === this.#o.podName ? 'left by a previous run of this pod' : `pod ${from} stopped heartbeating`;
+      await this.#adoptById(id, why, undefined, { orphanOf: from });
+    } catch (err) {
+      this.#o.logger.warn({ err: String(err), id, from }, 'adopting an orphaned call failed');
+    }
   }
 
   async #pollDeadlines(): Promise<void> {

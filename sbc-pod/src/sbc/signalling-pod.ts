@@ -85,6 +85,11 @@ export interface StartSignallingPodOptions {
   tracing?: CallTracing;
   /** Admission slot lease (default 90 s; renewed every third of it). Tests shorten it to see leases lapse. */
   admissionLeaseMs?: number;
+  /**
+   * Adopting the calls of pods that stopped heartbeating (shared store): grace before a silent pod counts as gone
+   * (default 10 s), sweep interval (2 s) and calls adopted per sweep (20). Tests shorten them.
+   */
+  orphans?: { graceMs?: number; sweepMs?: number; batch?: number };
 }
 
 function cdrSinkFor(settings: Settings, logger: Logger): { sink: CdrSink; close(): void } {
@@ -304,6 +309,7 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
     storePolicy: settings.stateOnRedisLoss,
     timerGraceMs: settings.stateTimerGraceMs,
     timerPollMs: Math.max(100, Math.min(500, settings.stateTimerGraceMs / 2)),
+    ...(opts.orphans ? { orphans: opts.orphans } : {}),
     credentials: secrets,
     health,
     admission,
@@ -414,6 +420,8 @@ export async function startSignallingPod(opts: StartSignallingPodOptions): Promi
       await source.close();
       await element.close();
       cdr.close();
+      // Gone: the other pods adopt whatever this pod still owns (handed-over calls) at their next sweep.
+      await b2bua.leaveStore();
       await store.close();
       stopRenewal();
       admissionRedis?.disconnect();

@@ -1,5 +1,6 @@
 // The in-memory dialog store of local mode (no SWITCHBOARD_REDIS_URL): the same semantics as the Redis store within
-// one process — versions, locks, the exactly-once end and claimable deadlines — so the B2BUA code path is one.
+// one process — versions, locks, the exactly-once end, claimable deadlines, pod liveness and owner indexes — so the
+// B2BUA code path is one (nothing sweeps it: only shared stores have other pods to adopt calls).
 import { randomBytes } from 'node:crypto';
 import { type DeadlineKind, type DialogStore, dialogKeys, type SaveResult, type StoredCall } from './store.ts';
 
@@ -10,6 +11,8 @@ export class MemoryDialogStore implements DialogStore {
   #ended = new Map<string, number>();
   #locks = new Map<string, { token: string; expires: number }>();
   #timers = new Map<string, number>();
+  #pods = new Map<string, number>();
+  #owned = new Map<string, Set<string>>();
   #now: () => number;
 
   constructor(opts: { now?: () => number } = {}) {
@@ -29,6 +32,11 @@ export class MemoryDialogStore implements DialogStore {
     const cur = this.#records.get(call.id);
     if (opts.expect !== undefined && (cur?.v ?? 0) !== opts.expect) return 'conflict';
     const expires = now + opts.ttlMs;
+    const prev = cur && cur.expires > now ? (JSON.parse(cur.json) as StoredCall).owner : undefined;
+    if (prev !== call.owner) {
+      this.#ownedSet(call.owner).add(call.id);
+      if (prev !== undefined) this.#owned.get(prev)?.delete(call.id);
+    }
     this.#records.set(call.id, { json: JSON.stringify(call), v: call.v, expires });
     for (const k of dialogKeys(call)) this.#index.set(`${k.callId}|${k.tag}`, { id: call.id, expires });
     return 'ok';
@@ -48,6 +56,8 @@ export class MemoryDialogStore implements DialogStore {
   async finish(call: { id: string; dialogs: Array<{ callId: string; tag: string }> }): Promise<boolean> {
     if (this.#ended.has(call.id)) return false;
     this.#ended.set(call.id, this.#now() + 24 * 3600_000);
+    const rec = this.#records.get(call.id);
+    if (rec) this.#owned.get((JSON.parse(rec.json) as StoredCall).owner)?.delete(call.id);
     this.#records.delete(call.id);
     for (const k of call.dialogs) this.#index.delete(`${k.callId}|${k.tag}`);
     for (const kind of ['session', 'no-answer'] as const) this.#timers.delete(`${call.id}|${kind}`);
@@ -83,7 +93,51 @@ export class MemoryDialogStore implements DialogStore {
     return out;
   }
 
+  async heartbeat(pod: string): Promise<void> {
+    this.#pods.set(pod, this.#now());
+  }
+
+  async leave(pod: string): Promise<void> {
+    this.#pods.set(pod, 0);
+  }
+
+  async stalePods(graceMs: number): Promise<Array<{ pod: string; seen: number }>> {
+    const now = this.#now();
+    return [...this.#pods].filter(([, seen]) => now - seen > graceMs).map(([pod, seen]) => ({ pod, seen }));
+  }
+
+  async ownedBy(pod: string, limit: number): Promise<string[]> {
+    const ids = [...(this.#owned.get(pod) ?? [])];
+    for (let i = ids.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+    }
+    return ids.slice(0, Math.max(1, limit));
+  }
+
+  async reindex(id: string, from: string, to: string | undefined): Promise<void> {
+    if (to === from) return;
+    if (to !== undefined) {
+      this.#ownedSet(to).add(id);
+      if (!this.#pods.has(to)) this.#pods.set(to, 0);
+    }
+    this.#owned.get(from)?.delete(id);
+  }
+
+  async forgetPod(pod: string, seen: number): Promise<boolean> {
+    if ((this.#owned.get(pod)?.size ?? 0) > 0 || this.#pods.get(pod) !== seen) return false;
+    this.#pods.delete(pod);
+    this.#owned.delete(pod);
+    return true;
+  }
+
   async close(): Promise<void> {}
+
+  #ownedSet(pod: string): Set<string> {
+    const set = this.#owned.get(pod) ?? new Set<string>();
+    this.#owned.set(pod, set);
+    return set;
+  }
 
   #lastSweep = 0;
 

@@ -104,14 +104,15 @@ export interface DialogStore {
   /** Called with true/false when health changes (Redis reconnects / disconnects). */
   onHealth(fn: (up: boolean) => void): void;
   /**
-   * Write the record (and its dialog index keys) if the stored version is `expect` (undefined: whatever it is).
+   * Write the record (and its dialog index keys) if the stored version is `expect` (undefined: whatever it is); when
+   * the owner changes (a new call, a takeover) the call moves to the new owner's index.
    * The record's `v` must already be the new version. 'conflict' = someone else wrote it; 'ended' = it is over.
    */
   save(call: StoredCall, opts: { ttlMs: number; expect?: number | undefined }): Promise<SaveResult>;
   load(id: string): Promise<StoredCall | undefined>;
   /** The call a leg's (Call-ID, our tag) belongs to. */
   lookup(callId: string, tag: string): Promise<string | undefined>;
-  /** Exactly once per call: true for the one caller that ends it (record, index and timers are removed). */
+  /** Exactly once per call: true for the one caller that ends it (record, index, timers and owner entry are removed). */
   finish(call: Pick<StoredCall, 'id'> & { dialogs: Array<{ callId: string; tag: string }> }): Promise<boolean>;
   /** A per-call lock (serialises a takeover across pods): a token when taken, undefined when someone holds it. */
   lock(id: string, ttlMs: number): Promise<string | undefined>;
@@ -120,6 +121,20 @@ export interface DialogStore {
   schedule(id: string, kind: DeadlineKind, at: number | undefined): Promise<void>;
   /** Atomically take up to `limit` deadlines due by `now`: each is handed to exactly one caller. */
   claimDue(now: number, limit: number): Promise<Array<{ id: string; kind: DeadlineKind }>>;
+  // Pod liveness and the calls each pod owns (kept by save and finish): a survivor adopts the calls of a pod that
+  // stopped heartbeating — quiet calls that no request or deadline would bring to another pod.
+  /** This pod is alive (the store's clock stamps it). */
+  heartbeat(pod: string): Promise<void>;
+  /** This pod is going away: its heartbeat is marked long past, so survivors adopt what it still owns at once. */
+  leave(pod: string): Promise<void>;
+  /** Pods whose last heartbeat is more than `graceMs` old (by the store's clock), with that heartbeat. */
+  stalePods(graceMs: number): Promise<Array<{ pod: string; seen: number }>>;
+  /** Up to `limit` ids of calls `pod` owns, picked at random (survivors sweeping one dead pod share its calls). */
+  ownedBy(pod: string, limit: number): Promise<string[]>;
+  /** A wrong owner-index entry: the call is no longer `from`'s; it is indexed under `to` (its owner now) if given. */
+  reindex(id: string, from: string, to: string | undefined): Promise<void>;
+  /** Drop a gone pod's liveness entry once it owns nothing — only if its heartbeat is still `seen`. */
+  forgetPod(pod: string, seen: number): Promise<boolean>;
   /** Shared stores: send a message to a pod; resolves with how many pods listened (0: that pod is gone). */
   notify?(pod: string, msg: PodMessage): Promise<number>;
   /** Shared stores: receive this pod's messages. */
