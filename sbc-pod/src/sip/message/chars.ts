@@ -173,3 +173,49 @@ export function eqLowerAt(s: string, start: number, lower: string): boolean {
   }
   return true;
 }
+
+/** `t` with ASCII upper-case letters lowered (`t` itself when it has none). */
+export function lowerAscii(t: string): string {
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 65 && c <= 90) return t.toLowerCase();
+  }
+  return t;
+}
+
+// Parameter names seen in nearly every message (Via, header and URI parameters), by length: returned as these shared
+// strings instead of a new lower-cased slice each time.
+const COMMON_NAMES_BY_LENGTH: string[][] = [];
+for (const n of [
+  'q',
+  'lr',
+  'ob',
+  'tag',
+  'ttl',
+  'user',
+  'rport',
+  'maddr',
+  'alias',
+  'branch',
+  'method',
+  'expires',
+  'received',
+  'transport',
+  'refresher',
+]) {
+  const same = COMMON_NAMES_BY_LENGTH[n.length];
+  if (same === undefined) COMMON_NAMES_BY_LENGTH[n.length] = [n];
+  else same.push(n);
+}
+
+/** `s[start, end)` with ASCII letters lowered (a parameter name): {@link lowerAscii} of the slice, shared when common. */
+export function lowerName(s: string, start: number, end: number): string {
+  const common = COMMON_NAMES_BY_LENGTH[end - start];
+  if (common !== undefined) {
+    for (let i = 0; i < common.length; i++) {
+      const n = common[i]!;
+      if (eqLowerAt(s, start, n)) return n;
+    }
+  }
+  return lowerAscii(s.slice(start, end));
+}

@@ -1,6 +1,6 @@
 // name-addr / addr-spec header values (RFC 3261 §20.10, §20.20, §20.34, §20.30, §20.39, §25.1):
 // From, To, Contact, Route, Record-Route, Refer-To, P-Asserted-Identity, …
-import { C_TOKEN, cls, quote, scanClass, scanQuoted, skipWs, unquote } from './chars.ts';
+import { C_TOKEN, cls, lowerName, quote, scanClass, scanQuoted, skipWs, unquote } from './chars.ts';
 import { SipParseError } from './errors.ts';
 import type { NameAddr, SipUri } from './types.ts';
 import { checkUriRange, formatUri, LazySipUri, URI_HAS_HEADERS } from './uri.ts';
@@ -14,6 +14,20 @@ export function parseNameAddr(text: string): NameAddr {
   const out: NameAddr[] = [];
   parseNameAddrs(text, out, false, false);
   return out[0]!;
+}
+
+// Receives the value of parseNameAddrRange: reused (pop leaves its backing store), so no list array per From/To.
+const SINGLE: NameAddr[] = [];
+
+/** {@link parseNameAddr} on `s[start, end)` (the parser's From and To). */
+export function parseNameAddrRange(s: string, start: number, end: number): NameAddr {
+  try {
+    parseNameAddrsRange(s, start, end, SINGLE, false, false);
+  } catch (e) {
+    SINGLE.length = 0;
+    throw e;
+  }
+  return SINGLE.pop()!;
 }
 
 /** Parse a comma-separated list (Contact, Route, Record-Route, P-Asserted-Identity). `*` only when `allowWildcard`. */
@@ -136,7 +150,7 @@ export function parseHeaderParams(s: string, p: number, end: number, params: Map
     const ns = skipWs(s, q + 1, end);
     const ne = scanClass(s, ns, end, C_TOKEN);
     if (ne === ns) throw bad('Bad parameter');
-    const name = lowerAscii(s.slice(ns, ne));
+    const name = lowerName(s, ns, ne);
     const e = skipWs(s, ne, end);
     if (e < end && s.charCodeAt(e) === 61) {
       const vs = skipWs(s, e + 1, end);
@@ -166,14 +180,6 @@ export function scanGenValue(s: string, vs: number, end: number): number {
     else break;
   }
   return p;
-}
-
-export function lowerAscii(name: string): string {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 65 && c <= 90) return name.toLowerCase();
-  }
-  return name;
 }
 
 /** Format as `"Display" <uri>;param=value` from the parsed fields (`uri`, not `uriText`); always the name-addr form. */

@@ -2,9 +2,9 @@
 // everything else kept as raw strings. No regular expressions: charCode scanning loops only, so hostile input
 // costs linear time.
 import { isAscii, isUtf8 } from 'node:buffer';
-import { C_TOKEN, C_WORD, eqLower, parseDigits, scanClass, skipWs } from './chars.ts';
+import { C_TOKEN, C_WORD, eqLower, eqLowerAt, parseDigits, scanClass, skipWs } from './chars.ts';
 import { SipParseError, type SipParseErrorCode } from './errors.ts';
-import { parseNameAddrsRange } from './name-addr.ts';
+import { parseNameAddrRange, parseNameAddrsRange } from './name-addr.ts';
 import type { CSeq, NameAddr, RawHeader, SipMessage, SipRequest, SipResponse, SipUri, Via } from './types.ts';
 import { checkUriRange, LazySipUri, URI_HAS_HEADERS, URI_OTHER } from './uri.ts';
 import { parseViaRange } from './via.ts';
@@ -31,12 +31,12 @@ export const DEFAULT_LIMITS: Readonly<Required<ParseLimits>> = {
   stream: false,
 };
 
-const H_OTHER = 0;
-const H_VIA = 1;
-const H_FROM = 2;
-const H_TO = 3;
-const H_CALL_ID = 4;
-const H_CSEQ = 5;
+export const H_OTHER = 0;
+export const H_VIA = 1;
+export const H_FROM = 2;
+export const H_TO = 3;
+export const H_CALL_ID = 4;
+export const H_CSEQ = 5;
 const H_MAX_FORWARDS = 6;
 const H_CONTENT_LENGTH = 7;
 const H_ROUTE = 8;
@@ -57,8 +57,8 @@ const HOT_NAMES = [
   'Contact',
 ];
 
-/** Identify a hot header by name (validated token chars), compact or long form, any case. */
-function hotId(name: string): number {
+/** Identify a hot header by name (validated token chars), compact or long form, any case; no allocation. */
+export function hotId(name: string): number {
   const n = name.length;
   const c = name.charCodeAt(0) | 0x20;
   if (n === 1) {
@@ -105,6 +105,8 @@ function hotId(name: string): number {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const LFLF = Buffer.from('\n\n');
+/** The body of every message with `Content-Length: 0` (most of them): one shared empty buffer, not a new view each. */
+const EMPTY_BODY: Buffer = Buffer.alloc(0);
 
 /** Where the header section ends: `headerEnd` just after the last header line's LF, `bodyStart` after the blank line. */
 export function findHeaderEnd(buf: Buffer, start: number): { headerEnd: number; bodyStart: number } | undefined {
@@ -118,16 +120,18 @@ export function findHeaderEnd(buf: Buffer, start: number): { headerEnd: number; 
   return undefined;
 }
 
+/** What has been read so far (for the error of a message that fails), and the first deferred error. */
 interface PartialInfo {
   isRequest: boolean;
-  method?: string;
-  status?: number;
-  callId?: string;
-  cseq?: CSeq;
-  from?: NameAddr;
-  to?: NameAddr;
+  method: string | undefined;
+  status: number | undefined;
+  callId: string | undefined;
+  cseq: CSeq | undefined;
+  from: NameAddr | undefined;
+  to: NameAddr | undefined;
   vias: Via[];
   headers: RawHeader[];
+  firstError: SipParseError | undefined;
 }
 
 function decorate(err: SipParseError, part: PartialInfo): SipParseError {
@@ -143,10 +147,20 @@ function decorate(err: SipParseError, part: PartialInfo): SipParseError {
   return err;
 }
 
+/** Note an error but read on (the first one is thrown once the header section has been read). */
+function defer(part: PartialInfo, code: SipParseErrorCode, reason: string, header?: string): void {
+  if (part.firstError === undefined) part.firstError = new SipParseError(code, reason, header);
+}
+
+/** Throw the first deferred error, else `err`, with what has been read. */
+function fail(part: PartialInfo, err: SipParseError): never {
+  throw decorate(part.firstError ?? err, part);
+}
+
 /**
  * Parse one complete SIP message. Throws {@link SipParseError} (and nothing else) on malformed input; the error
  * carries whatever could be read (start line, Via, From, To, Call-ID, CSeq, raw headers) so a request can still be
- * answered. The returned `body` is a view into `buf` (no copy).
+ * answered. The returned `body` is a view into `buf` (no copy), or a shared empty buffer when the body is empty.
  */
 export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
   const maxSize = limits?.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize;
@@ -167,7 +181,8 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
   let latin1 = false;
   let s = '';
   const crlf = buf.indexOf(CRLFCRLF, start);
-  if (crlf !== -1 && isAscii(buf.subarray(start, crlf + 2))) {
+  // An all-ASCII buffer (the norm, SDP bodies included) is checked without allocating a view of the header section.
+  if (crlf !== -1 && (isAscii(buf) || isAscii(buf.subarray(start, crlf + 2)))) {
     s = buf.toString('latin1', start, crlf + 2);
     if (s.indexOf('\n\n') === -1) {
       headerEnd = crlf + 2;
@@ -195,38 +210,43 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
   }
   const end = s.length;
 
-  const part: PartialInfo = { isRequest: true, vias: [], headers: [] };
-  let firstError: SipParseError | undefined;
-  const defer = (code: SipParseErrorCode, reason: string, header?: string): void => {
-    if (firstError === undefined) firstError = new SipParseError(code, reason, header);
-  };
-  const fail = (err: SipParseError): never => {
-    throw decorate(firstError ?? err, part);
+  // Every field initialised here: one object shape, no property added later.
+  const part: PartialInfo = {
+    isRequest: true,
+    method: undefined,
+    status: undefined,
+    callId: undefined,
+    cseq: undefined,
+    from: undefined,
+    to: undefined,
+    vias: [],
+    headers: [],
+    firstError: undefined,
   };
 
   // ---- start line
   let lineEnd = s.indexOf('\n');
   let contentEnd = lineEnd > 0 && s.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd;
-  if (contentEnd > maxLine) fail(new SipParseError('line_too_long', 'Line Too Long'));
+  if (contentEnd > maxLine) fail(part, new SipParseError('line_too_long', 'Line Too Long'));
   let method = '';
   let uriText = '';
   let uri: SipUri | undefined;
   let status = 0;
   let reason = '';
-  const isResponse = contentEnd >= 4 && s.charCodeAt(3) === 47 && eqLower(s.slice(0, 3), 'sip');
+  const isResponse = contentEnd >= 4 && s.charCodeAt(3) === 47 && eqLowerAt(s, 0, 'sip');
   part.isRequest = !isResponse;
   if (isResponse) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
     const sp = s.indexOf(' ', 0);
-    if (sp === -1 || sp > contentEnd) defer('bad_start_line', 'Bad Status Line');
+    if (sp === -1 || sp > contentEnd) defer(part, 'bad_start_line', 'Bad Status Line');
     else {
-      if (!isVersion20(s, 0, sp)) defer('bad_version', 'Version Not Supported');
+      if (!isVersion20(s, 0, sp)) defer(part, 'bad_version', 'Version Not Supported');
       let q = sp + 1;
       while (q < contentEnd && s.charCodeAt(q) >= 48 && s.charCodeAt(q) <= 57) q++;
       const code = q - (sp + 1) === 3 ? parseDigits(s, sp + 1, q, 699) : -1;
-      if (code < 100) defer('bad_status', 'Bad Status Code');
+      if (code < 100) defer(part, 'bad_status', 'Bad Status Code');
       else status = code;
-      if (q < contentEnd && s.charCodeAt(q) !== 32) defer('bad_status', 'Bad Status Code');
+      if (q < contentEnd && s.charCodeAt(q) !== 32) defer(part, 'bad_status', 'Bad Status Code');
       reason = q < contentEnd ? s.slice(q + 1, contentEnd) : '';
       part.status = status;
     }
@@ -236,16 +256,17 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
     const sp2 = sp1 === -1 ? -1 : s.indexOf(' ', sp1 + 1);
     const sp3 = sp2 === -1 ? -1 : s.indexOf(' ', sp2 + 1);
     if (sp1 <= 0 || sp2 === -1 || sp2 > contentEnd || (sp3 !== -1 && sp3 < contentEnd)) {
-      defer('bad_start_line', 'Bad Request Line');
+      defer(part, 'bad_start_line', 'Bad Request Line');
       if (sp1 > 0 && sp1 < contentEnd && scanClass(s, 0, sp1, C_TOKEN) === sp1) part.method = s.slice(0, sp1);
     } else if (scanClass(s, 0, sp1, C_TOKEN) !== sp1) {
-      defer('bad_start_line', 'Bad Method');
+      defer(part, 'bad_start_line', 'Bad Method');
     } else {
       method = s.slice(0, sp1);
       part.method = method;
       uriText = s.slice(sp1 + 1, sp2);
       if (!isVersion20(s, sp2 + 1, contentEnd)) {
         defer(
+          part,
           isVersionLike(s, sp2 + 1, contentEnd) ? 'bad_version' : 'bad_start_line',
           isVersionLike(s, sp2 + 1, contentEnd) ? 'Version Not Supported' : 'Bad Request Line',
         );
@@ -253,10 +274,10 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
       try {
         const kind = checkUriRange(s, sp1 + 1, sp2);
         uri = new LazySipUri(uriText, kind);
-        if ((kind & 3) === URI_OTHER) defer('unsupported_uri_scheme', 'Unsupported URI Scheme');
-        else if (kind & URI_HAS_HEADERS) defer('bad_uri', 'Headers Not Allowed In Request-URI');
+        if ((kind & 3) === URI_OTHER) defer(part, 'unsupported_uri_scheme', 'Unsupported URI Scheme');
+        else if (kind & URI_HAS_HEADERS) defer(part, 'bad_uri', 'Headers Not Allowed In Request-URI');
       } catch {
-        defer('bad_uri', 'Bad Request-URI');
+        defer(part, 'bad_uri', 'Bad Request-URI');
       }
     }
   }
@@ -276,56 +297,62 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
 
   let pos = lineEnd + 1;
   while (pos < end) {
-    lineEnd = s.indexOf('\n', pos);
-    if (lineEnd === -1) lineEnd = end;
-    contentEnd = lineEnd > pos && s.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd;
-    if (contentEnd - pos > maxLine) fail(new SipParseError('line_too_long', 'Line Too Long'));
-    const c0 = s.charCodeAt(pos);
-    if (c0 === 32 || c0 === 9) {
-      // continuation without a header to continue (folding right after the start line)
-      fail(new SipParseError('bad_header', 'Bad Header Folding'));
-    }
-    if (headers.length >= maxHeaders) fail(new SipParseError('too_many_headers', 'Too Many Headers'));
-    // field-name
-    const nameEnd = scanClass(s, pos, contentEnd, C_TOKEN);
-    const colon = skipWs(s, nameEnd, contentEnd);
-    if (nameEnd === pos || colon >= contentEnd || s.charCodeAt(colon) !== 58) {
-      fail(new SipParseError('bad_header', 'Bad Header Line'));
-    }
-    const name = s.slice(pos, nameEnd);
-    let vs = skipWs(s, colon + 1, contentEnd);
-    let ve = contentEnd;
-    while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
+    // One header: its first line, then any continuation lines (starting with SP/HT), scanned by the same loop. The
+    // value is the first line's text after the colon, each continuation unfolded to one SP.
+    let name = '';
     let value: string;
     // Hot headers are parsed from `vsrc[vstart, vend)`: the range in the (flat) section string, or the unfolded copy.
     let vsrc = s;
-    let vstart = vs;
-    let vend = ve;
-    // folding: following lines that start with SP/HT continue this value (unfolded to one SP)
-    let next = lineEnd + 1;
-    if (next < end && (s.charCodeAt(next) === 32 || s.charCodeAt(next) === 9)) {
-      let acc = s.slice(vs, ve);
-      while (next < end && (s.charCodeAt(next) === 32 || s.charCodeAt(next) === 9)) {
-        let le = s.indexOf('\n', next);
-        if (le === -1) le = end;
-        const ce = le > next && s.charCodeAt(le - 1) === 13 ? le - 1 : le;
-        if (ce - next > maxLine) fail(new SipParseError('line_too_long', 'Line Too Long'));
-        vs = skipWs(s, next, ce);
-        ve = ce;
-        while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
-        if (ve > vs) acc = acc.length === 0 ? s.slice(vs, ve) : acc + ' ' + s.slice(vs, ve);
-        lineEnd = le;
-        next = le + 1;
+    let vstart = 0;
+    let vend = 0;
+    let folded: string | undefined;
+    let line = pos;
+    for (;;) {
+      lineEnd = s.indexOf('\n', line);
+      if (lineEnd === -1) lineEnd = end;
+      contentEnd = lineEnd > line && s.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd;
+      if (contentEnd - line > maxLine) fail(part, new SipParseError('line_too_long', 'Line Too Long'));
+      let vs: number;
+      if (line === pos) {
+        const c0 = s.charCodeAt(pos);
+        if (c0 === 32 || c0 === 9) {
+          // continuation without a header to continue (folding right after the start line)
+          fail(part, new SipParseError('bad_header', 'Bad Header Folding'));
+        }
+        if (headers.length >= maxHeaders) fail(part, new SipParseError('too_many_headers', 'Too Many Headers'));
+        // field-name
+        const nameEnd = scanClass(s, pos, contentEnd, C_TOKEN);
+        const colon = skipWs(s, nameEnd, contentEnd);
+        if (nameEnd === pos || colon >= contentEnd || s.charCodeAt(colon) !== 58) {
+          fail(part, new SipParseError('bad_header', 'Bad Header Line'));
+        }
+        name = s.slice(pos, nameEnd);
+        vs = skipWs(s, colon + 1, contentEnd);
+      } else {
+        vs = skipWs(s, line, contentEnd);
       }
-      value = acc;
-      vsrc = acc;
+      let ve = contentEnd;
+      while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--;
+      if (line === pos) {
+        vstart = vs;
+        vend = ve;
+      } else {
+        if (folded === undefined) folded = s.slice(vstart, vend);
+        if (ve > vs) folded = folded.length === 0 ? s.slice(vs, ve) : folded + ' ' + s.slice(vs, ve);
+      }
+      line = lineEnd + 1;
+      if (line >= end) break;
+      const c = s.charCodeAt(line);
+      if (c !== 32 && c !== 9) break;
+    }
+    if (folded === undefined) value = s.slice(vstart, vend);
+    else {
+      value = vsrc = folded;
       vstart = 0;
-      vend = acc.length;
-    } else {
-      value = s.slice(vs, ve);
+      vend = folded.length;
     }
     // A bare CR inside a line is not a line end for us but may be for the next hop: refuse it (no smuggling).
-    if (value.indexOf('\r') !== -1) fail(new SipParseError('bad_header', 'Bad Header Line'));
+    if (value.indexOf('\r') !== -1) fail(part, new SipParseError('bad_header', 'Bad Header Line'));
     headers.push({ name, value });
     pos = lineEnd + 1;
 
@@ -338,36 +365,36 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
           parseViaRange(vsrc, vstart, vend, vias);
         } catch (e) {
           if (!(e instanceof SipParseError)) throw e;
-          defer('bad_via', 'Bad Via Header', hot);
+          defer(part, 'bad_via', 'Bad Via Header', hot);
         }
         break;
       case H_FROM:
       case H_TO: {
         if ((id === H_FROM ? from : to) !== undefined) {
-          defer('duplicate_header', 'Duplicate ' + hot + ' Header', hot);
+          defer(part, 'duplicate_header', 'Duplicate ' + hot + ' Header', hot);
           break;
         }
-        const one: NameAddr[] = [];
+        let one: NameAddr;
         try {
-          parseNameAddrsRange(vsrc, vstart, vend, one, false, false);
+          one = parseNameAddrRange(vsrc, vstart, vend);
         } catch (e) {
           if (!(e instanceof SipParseError)) throw e;
-          defer('bad_name_addr', 'Bad ' + hot + ' Header', hot);
+          defer(part, 'bad_name_addr', 'Bad ' + hot + ' Header', hot);
           break;
         }
-        if (id === H_FROM) part.from = from = one[0];
-        else part.to = to = one[0];
+        if (id === H_FROM) part.from = from = one;
+        else part.to = to = one;
         break;
       }
       case H_CALL_ID:
-        if (callId !== undefined) defer('duplicate_header', 'Duplicate Call-ID Header', hot);
+        if (callId !== undefined) defer(part, 'duplicate_header', 'Duplicate Call-ID Header', hot);
         else if (!isCallId(value)) {
-          defer('bad_call_id', 'Bad Call-ID Header', hot);
+          defer(part, 'bad_call_id', 'Bad Call-ID Header', hot);
         } else part.callId = callId = value;
         break;
       case H_CSEQ: {
         if (cseq !== undefined) {
-          defer('duplicate_header', 'Duplicate CSeq Header', hot);
+          defer(part, 'duplicate_header', 'Duplicate CSeq Header', hot);
           break;
         }
         const vl = value.length;
@@ -377,27 +404,27 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
         const seq = parseDigits(value, 0, q, 0x7fffffff);
         const ms = skipWs(value, q, vl);
         const me = scanClass(value, ms, vl, C_TOKEN);
-        if (seq < 0 || ms === q || me === ms || me !== vl) defer('bad_cseq', 'Bad CSeq Header', hot);
+        if (seq < 0 || ms === q || me === ms || me !== vl) defer(part, 'bad_cseq', 'Bad CSeq Header', hot);
         else part.cseq = cseq = { seq, method: value.slice(ms, me) };
         break;
       }
       case H_MAX_FORWARDS: {
         if (maxForwards !== undefined) {
-          defer('duplicate_header', 'Duplicate Max-Forwards Header', hot);
+          defer(part, 'duplicate_header', 'Duplicate Max-Forwards Header', hot);
           break;
         }
         const mf = parseDigits(value, 0, value.length, 255);
-        if (mf < 0) defer('bad_max_forwards', 'Bad Max-Forwards Header', hot);
+        if (mf < 0) defer(part, 'bad_max_forwards', 'Bad Max-Forwards Header', hot);
         else maxForwards = mf;
         break;
       }
       case H_CONTENT_LENGTH: {
         if (contentLength !== undefined) {
-          defer('duplicate_header', 'Duplicate Content-Length Header', hot);
+          defer(part, 'duplicate_header', 'Duplicate Content-Length Header', hot);
           break;
         }
         const cl = parseDigits(value, 0, value.length, 0x7fffffff);
-        if (cl < 0) defer('bad_content_length', 'Bad Content-Length Header', hot);
+        if (cl < 0) defer(part, 'bad_content_length', 'Bad Content-Length Header', hot);
         else contentLength = cl;
         break;
       }
@@ -415,34 +442,35 @@ export function parseMessage(buf: Buffer, limits?: ParseLimits): SipMessage {
           );
         } catch (e) {
           if (!(e instanceof SipParseError)) throw e;
-          defer('bad_name_addr', 'Bad ' + hot + ' Header', hot);
+          defer(part, 'bad_name_addr', 'Bad ' + hot + ' Header', hot);
         }
         break;
     }
   }
 
-  if (firstError !== undefined) fail(firstError);
+  if (part.firstError !== undefined) fail(part, part.firstError);
   // mandatory headers (RFC 3261 §8.1.1; Max-Forwards tolerated missing, RFC 4475 §3.4.1)
-  if (to === undefined) fail(new SipParseError('missing_header', 'Missing To Header', 'To'));
-  if (from === undefined) fail(new SipParseError('missing_header', 'Missing From Header', 'From'));
-  if (callId === undefined) fail(new SipParseError('missing_header', 'Missing Call-ID Header', 'Call-ID'));
-  if (cseq === undefined) fail(new SipParseError('missing_header', 'Missing CSeq Header', 'CSeq'));
-  if (vias.length === 0) fail(new SipParseError('missing_header', 'Missing Via Header', 'Via'));
+  if (to === undefined) fail(part, new SipParseError('missing_header', 'Missing To Header', 'To'));
+  if (from === undefined) fail(part, new SipParseError('missing_header', 'Missing From Header', 'From'));
+  if (callId === undefined) fail(part, new SipParseError('missing_header', 'Missing Call-ID Header', 'Call-ID'));
+  if (cseq === undefined) fail(part, new SipParseError('missing_header', 'Missing CSeq Header', 'CSeq'));
+  if (vias.length === 0) fail(part, new SipParseError('missing_header', 'Missing Via Header', 'Via'));
   if (!isResponse && cseq!.method !== method) {
-    fail(new SipParseError('cseq_method_mismatch', 'CSeq Method Does Not Match', 'CSeq'));
+    fail(part, new SipParseError('cseq_method_mismatch', 'CSeq Method Does Not Match', 'CSeq'));
   }
 
   // ---- body (RFC 3261 §18.3)
   let body: Buffer;
   const avail = size - bodyStart;
   if (contentLength === undefined) {
-    if (stream) fail(new SipParseError('missing_content_length', 'Missing Content-Length Header', 'Content-Length'));
+    if (stream)
+      fail(part, new SipParseError('missing_content_length', 'Missing Content-Length Header', 'Content-Length'));
     body = buf.subarray(bodyStart, size);
   } else if (avail < contentLength) {
-    fail(new SipParseError('body_truncated', 'Body Shorter Than Content-Length', 'Content-Length'));
+    fail(part, new SipParseError('body_truncated', 'Body Shorter Than Content-Length', 'Content-Length'));
     body = buf; // unreachable
   } else {
-    body = buf.subarray(bodyStart, bodyStart + contentLength);
+    body = contentLength === 0 ? EMPTY_BODY : buf.subarray(bodyStart, bodyStart + contentLength);
   }
 
   let msg: SipMessage;
@@ -518,7 +546,7 @@ function isVersion20(s: string, p: number, q: number): boolean {
 
 /** "SIP/" 1*DIGIT "." 1*DIGIT */
 function isVersionLike(s: string, p: number, q: number): boolean {
-  if (q - p < 7 || !eqLower(s.slice(p, p + 3), 'sip') || s.charCodeAt(p + 3) !== 47) return false;
+  if (q - p < 7 || !eqLowerAt(s, p, 'sip') || s.charCodeAt(p + 3) !== 47) return false;
   let dot = false;
   for (let i = p + 4; i < q; i++) {
     const c = s.charCodeAt(i);

@@ -1,9 +1,9 @@
 // Serialization and message builders (RFC 3261 §7, §8.1.1, §8.2.6).
-import { quote } from './chars.ts';
+import { eqLower, quote } from './chars.ts';
 import type { SipParseError } from './errors.ts';
 import { canonicalName, headerKey } from './headers.ts';
 import { formatNameAddr } from './name-addr.ts';
-import { parseMessage } from './parse.ts';
+import { H_CALL_ID, H_CSEQ, H_FROM, H_OTHER, H_TO, H_VIA, hotId, parseMessage } from './parse.ts';
 import type { CSeq, NameAddr, RawHeader, SipRequest, SipResponse, SipUri, Via } from './types.ts';
 import { formatUri } from './uri.ts';
 import { formatVia } from './via.ts';
@@ -74,7 +74,7 @@ export function defaultReason(status: number): string {
 function isContentLength(name: string): boolean {
   const n = name.length;
   if (n === 1) return name === 'l' || name === 'L';
-  return n === 14 && headerKey(name) === 'content-length';
+  return n === 14 && eqLower(name, 'content-length');
 }
 
 /** Start line + headers as written (names keep their case and form) + CRLF, with Content-Length set to `bodyLength`. */
@@ -185,22 +185,24 @@ export function buildResponse(
   let toValue: string | undefined;
   let to = request.to;
   const addTag = opts.toTag !== undefined && !request.to.params.has('tag');
-  for (const h of request.headers) {
-    const key = headerKey(h.name);
-    switch (key) {
-      case 'via':
-      case 'from':
-      case 'call-id':
-      case 'cseq':
+  const hs = request.headers;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i]!;
+    // hotId, not headerKey: no lower-cased copy of every header name
+    switch (hotId(h.name)) {
+      case H_VIA:
+      case H_FROM:
+      case H_CALL_ID:
+      case H_CSEQ:
         headers.push(h);
         break;
-      case 'to':
+      case H_TO:
         if (toValue !== undefined) break;
         toValue = addTag ? h.value + ';tag=' + opts.toTag : h.value;
         headers.push(addTag ? { name: h.name, value: toValue } : h);
         break;
-      case 'timestamp':
-        if (status === 100) headers.push(h);
+      case H_OTHER:
+        if (status === 100 && h.name.length === 9 && eqLower(h.name, 'timestamp')) headers.push(h);
         break;
     }
   }

@@ -8,6 +8,7 @@ import {
   C_USER,
   cls,
   eqLowerAt,
+  lowerName,
   parseDigits,
   scanClass,
   scanEscaped,
@@ -164,10 +165,10 @@ function parseParams(s: string, p: number, end: number, params: Map<string, stri
     if (ne < end && s.charCodeAt(ne) === 61) {
       const ve = scanEscaped(s, ne + 1, end, C_PARAM);
       if (ve <= ne + 1) throw bad('Bad URI parameter');
-      if (params !== undefined) params.set(lower(s.slice(ns, ne)), s.slice(ne + 1, ve));
+      if (params !== undefined) params.set(lowerName(s, ns, ne), s.slice(ne + 1, ve));
       p = ve;
     } else {
-      if (params !== undefined) params.set(lower(s.slice(ns, ne)), null);
+      if (params !== undefined) params.set(lowerName(s, ns, ne), null);
       p = ne;
     }
   }
@@ -309,14 +310,6 @@ export class LazySipUri implements SipUri {
   toJSON(): SipUri {
     return { ...this.#get() };
   }
-}
-
-function lower(name: string): string {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 65 && c <= 90) return name.toLowerCase();
-  }
-  return name;
 }
 
 /** Write a URI back to text (`;name=value` parameters in Map order, then `?name=value&…` headers). */

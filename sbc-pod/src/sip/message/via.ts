@@ -1,7 +1,7 @@
 // Via header values (RFC 3261 §20.42, §25.1; RFC 3581 rport; RFC 5118 §4.5 IPv6 `received`).
-import { C_TOKEN, parseDigits, scanClass, skipWs } from './chars.ts';
+import { C_TOKEN, eqLowerAt, lowerName, parseDigits, scanClass, skipWs } from './chars.ts';
 import { SipParseError } from './errors.ts';
-import { lowerAscii, scanGenValue } from './name-addr.ts';
+import { scanGenValue } from './name-addr.ts';
 import type { Via } from './types.ts';
 import { parseHostPort } from './uri.ts';
 
@@ -26,20 +26,27 @@ export function parseViaRange(s: string, start: number, end: number, out: Via[])
   for (;;) {
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport (SLASH = SWS "/" SWS)
     p = skipWs(s, p, end);
-    let q = scanClass(s, p, end, C_TOKEN);
-    if (q === p) throw bad('Bad sent-protocol');
-    const name = s.slice(p, q);
-    p = expectSlash(s, q, end);
-    q = scanClass(s, p, end, C_TOKEN);
-    if (q === p) throw bad('Bad sent-protocol');
-    const version = s.slice(p, q);
-    p = expectSlash(s, q, end);
-    q = scanClass(s, p, end, C_TOKEN);
+    const nameStart = p;
+    const nameEnd = scanClass(s, p, end, C_TOKEN);
+    if (nameEnd === nameStart) throw bad('Bad sent-protocol');
+    const verStart = expectSlash(s, nameEnd, end);
+    const verEnd = scanClass(s, verStart, end, C_TOKEN);
+    if (verEnd === verStart) throw bad('Bad sent-protocol');
+    p = expectSlash(s, verEnd, end);
+    const q = scanClass(s, p, end, C_TOKEN);
     if (q === p) throw bad('Bad transport');
-    const transport = upperAscii(s.slice(p, q));
+    const transport = upperTransport(s, p, q);
     p = skipWs(s, q, end);
     if (p === q) throw bad('Missing sent-by');
-    const via: Via = { protocol: name + '/' + version, transport, host: '', params: new Map() };
+    // "SIP/2.0" as written (the norm) is one shared string
+    const protocol =
+      nameEnd - nameStart === 3 &&
+      verEnd - verStart === 3 &&
+      s.startsWith('SIP', nameStart) &&
+      s.startsWith('2.0', verStart)
+        ? 'SIP/2.0'
+        : s.slice(nameStart, nameEnd) + '/' + s.slice(verStart, verEnd);
+    const via: Via = { protocol, transport, host: '', params: new Map() };
     // sent-by = host [ COLON port ], COLON = SWS ":" SWS
     p = parseSentBy(s, p, end, via);
     // *( SEMI via-params )
@@ -49,7 +56,7 @@ export function parseViaRange(s: string, start: number, end: number, out: Via[])
       const ns = skipWs(s, r + 1, end);
       const ne = scanClass(s, ns, end, C_TOKEN);
       if (ne === ns) throw bad('Bad Via parameter');
-      const pname = lowerAscii(s.slice(ns, ne));
+      const pname = lowerName(s, ns, ne);
       const e = skipWs(s, ne, end);
       let value: string | null = null;
       if (e < end && s.charCodeAt(e) === 61) {
@@ -119,7 +126,16 @@ function parseSentBy(s: string, p: number, end: number, via: Via): number {
   return q;
 }
 
-function upperAscii(t: string): string {
+const TRANSPORTS = ['UDP', 'TCP', 'TLS', 'WS', 'WSS', 'SCTP'];
+const TRANSPORTS_LOWER = TRANSPORTS.map((t) => t.toLowerCase());
+
+/** `s[p, q)` upper-cased (ASCII letters): the shared string for a known transport. */
+function upperTransport(s: string, p: number, q: number): string {
+  for (let i = 0; i < TRANSPORTS_LOWER.length; i++) {
+    const t = TRANSPORTS_LOWER[i]!;
+    if (t.length === q - p && eqLowerAt(s, p, t)) return TRANSPORTS[i]!;
+  }
+  const t = s.slice(p, q);
   for (let i = 0; i < t.length; i++) {
     const c = t.charCodeAt(i);
     if (c >= 97 && c <= 122) return t.toUpperCase();
