@@ -8,10 +8,12 @@ import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { type MediaPod, startMediaPod } from '../../../media-pod/src/index.ts';
 import { SrtpContext } from '../../../media-pod/src/srtp/context.ts';
-import { formatCryptoAttribute, parseCryptoAttribute, policyFromCrypto } from '../../../media-pod/src/srtp/sdes.ts';
+import { parseCryptoAttribute, policyFromCrypto } from '../../../media-pod/src/srtp/sdes.ts';
 import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
 import { CONTOSO, type Fixture, startFixture } from '../b2bua/fixture.ts';
 import { UdpPeer } from '../b2bua/udp-peer.ts';
+
+import { newCrypto, rtpPacket, teamsSdp } from './media-peers.ts';
 
 const TEAMS_MEDIA = '127.0.2.50';
 let media: MediaPod;
@@ -43,39 +45,10 @@ function sdpLines(body: Buffer | string): string[] {
 const audioPort = (lines: string[]) => Number(lines.find((l) => l.startsWith('m=audio '))!.split(' ')[1]);
 const connection = (lines: string[]) => lines.find((l) => l.startsWith('c='))!.split(' ')[2]!;
 
-function rtpPacket(seq: number, ssrc: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80;
-  h[1] = 0; // PCMU
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(seq * 160, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, payload]);
-}
-
 test('Teams → carrier: SRTP toward Teams, RTP toward the carrier, packets relayed and translated both ways', async () => {
-  const teamsKey = randomBytes(30);
-  const teamsCrypto = formatCryptoAttribute({
-    tag: 1,
-    suite: 'AES_CM_128_HMAC_SHA1_80',
-    key: teamsKey.subarray(0, 16),
-    salt: teamsKey.subarray(16),
-  });
+  const { attr: teamsCrypto, crypto: teamsKeys } = newCrypto();
   const teamsPort = teamsSock.address().port;
-  const offer = [
-    'v=0',
-    `o=- 1 1 IN IP4 ${TEAMS_MEDIA}`,
-    's=session',
-    `c=IN IP4 ${TEAMS_MEDIA}`,
-    't=0 0',
-    `m=audio ${teamsPort} RTP/SAVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    `a=crypto:${teamsCrypto}`,
-    'a=rtcp-mux',
-    'a=sendrecv',
-    '',
-  ].join('\r\n');
+  const offer = teamsSdp(TEAMS_MEDIA, teamsPort, teamsCrypto, 1);
   const call = await f.sim.placeCall({ tenantFqdn: CONTOSO, from: '+15551230001', to: '+15559870042', sdp: offer });
   const invite = await carrier.waitForRequest('INVITE', (r) => r.uri.user === '+15559870042');
   const toCarrier = sdpLines(invite.msg.body);
@@ -100,7 +73,7 @@ test('Teams → carrier: SRTP toward Teams, RTP toward the carrier, packets rela
   const teamsLegPort = audioPort(toTeams);
 
   // Teams → carrier: SRTP in, RTP out with the same payload and sequence numbers.
-  const teamsTx = new SrtpContext(policyFromCrypto(parseCryptoAttribute(teamsCrypto)!));
+  const teamsTx = new SrtpContext(policyFromCrypto(teamsKeys));
   const payloads = Array.from({ length: 10 }, () => randomBytes(160));
   const gotAtCarrier: Buffer[] = [];
   const carrierGotAll = new Promise<void>((resolve) => {

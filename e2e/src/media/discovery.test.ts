@@ -11,12 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { type MediaPod, startMediaPod } from '../../../media-pod/src/index.ts';
 import { SrtpContext } from '../../../media-pod/src/srtp/context.ts';
-import {
-  type CryptoAttribute,
-  formatCryptoAttribute,
-  parseCryptoAttribute,
-  policyFromCrypto,
-} from '../../../media-pod/src/srtp/sdes.ts';
+import { type CryptoAttribute, parseCryptoAttribute, policyFromCrypto } from '../../../media-pod/src/srtp/sdes.ts';
 import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
 import { mediaPodsFromRedis } from '../../../sbc-pod/src/media/redis-discovery.ts';
 import { redisFromSettings } from '../../../sbc-pod/src/redis/connect.ts';
@@ -24,6 +19,8 @@ import { CONTOSO, FABRIKAM, type Fixture, providerManifests, startFixture } from
 import { UdpPeer } from '../b2bua/udp-peer.ts';
 import { freeUdpTcpPort } from '../harness/ports.ts';
 import { type RedisServer, startRedis } from '../harness/redis.ts';
+
+import { carrierSdp, flowUntil, newCrypto, rtpPacket, teamsSdp } from './media-peers.ts';
 
 const TEAMS_MEDIA = '127.0.2.53';
 const DEFAULT_A = { low: 47400, high: 47499 };
@@ -103,85 +100,6 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
   }
 }
 
-function rtpPacket(seq: number, ssrc: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80;
-  h[1] = 0; // PCMU
-  h.writeUInt16BE(seq & 0xffff, 2);
-  h.writeUInt32BE((seq * 160) >>> 0, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, payload]);
-}
-
-function teamsSdp(port: number, crypto: string, version: number): string {
-  return [
-    'v=0',
-    `o=- 1 ${version} IN IP4 ${TEAMS_MEDIA}`,
-    's=session',
-    `c=IN IP4 ${TEAMS_MEDIA}`,
-    't=0 0',
-    `m=audio ${port} RTP/SAVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    `a=crypto:${crypto}`,
-    'a=rtcp-mux',
-    'a=sendrecv',
-    '',
-  ].join('\r\n');
-}
-
-function carrierSdp(port: number, version: number): string {
-  return [
-    'v=0',
-    `o=carrier 1 ${version} IN IP4 127.0.0.1`,
-    's=-',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    'a=sendrecv',
-    '',
-  ].join('\r\n');
-}
-
-function newCrypto(): { attr: string; crypto: CryptoAttribute } {
-  const k = randomBytes(30);
-  const attr = formatCryptoAttribute({
-    tag: 1,
-    suite: 'AES_CM_128_HMAC_SHA1_80',
-    key: k.subarray(0, 16),
-    salt: k.subarray(16),
-  });
-  return { attr, crypto: parseCryptoAttribute(attr)! };
-}
-
-/** Send a packet every 20 ms from `send` until `want` arrive at `sock` (decoded by `decode`), at most `timeoutMs`. */
-async function flowUntil(
-  sock: Socket,
-  decode: (m: Buffer) => Buffer | undefined,
-  send: (i: number) => void,
-  want: number,
-  timeoutMs = 5000,
-): Promise<Buffer[]> {
-  const got: Buffer[] = [];
-  const onMessage = (m: Buffer) => {
-    const plain = decode(m);
-    if (plain) got.push(plain);
-  };
-  sock.on('message', onMessage);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (let i = 0; got.length < want && Date.now() < deadline; i++) {
-      send(i);
-      await sleep(20);
-    }
-  } finally {
-    sock.off('message', onMessage);
-  }
-  return got;
-}
-
 const srtpDecoder = (crypto: CryptoAttribute) => {
   const rx = new SrtpContext(policyFromCrypto(crypto));
   return (m: Buffer) => {
@@ -251,7 +169,7 @@ test('a media pod started later joins its pool and takes calls; killed, its call
       tenantFqdn: FABRIKAM,
       from: '+15551240001',
       to: callee,
-      sdp: teamsSdp(teamsPort, teams1.attr, 1),
+      sdp: teamsSdp(TEAMS_MEDIA, teamsPort, teams1.attr, 1),
     });
     const invite = await carrierC.waitForRequest('INVITE', (r) => r.uri.user === callee);
     const ok = await call.final();
@@ -279,7 +197,7 @@ test('a media pod started later joins its pool and takes calls; killed, its call
 
   // The new pod dies (its sessions stay in Redis); Teams answers the coming re-INVITE with a new key.
   const teams2 = newCrypto();
-  f.sim.sdp = (version: number) => teamsSdp(teamsPort, teams2.attr, version + 1);
+  f.sim.sdp = (version: number) => teamsSdp(TEAMS_MEDIA, teamsPort, teams2.attr, version + 1);
   const teamsRequests = onB.call.requests.length;
   const carrierInvites = carrierC.received.filter(
     (r) => r.msg.kind === 'request' && r.msg.method === 'INVITE' && r.msg.to.params.has('tag'),

@@ -4,17 +4,18 @@
 // interval, one media pod) hands it to the B2BUA, and both legs get a BYE; the CDR says "Media Timeout". A call put
 // on hold (a=inactive) stays up however long it is silent, and is ended once resumed and still silent.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { type MediaPod, startMediaPod } from '../../../media-pod/src/index.ts';
 import { SrtpContext } from '../../../media-pod/src/srtp/context.ts';
-import { formatCryptoAttribute, parseCryptoAttribute, policyFromCrypto } from '../../../media-pod/src/srtp/sdes.ts';
+import { parseCryptoAttribute, policyFromCrypto } from '../../../media-pod/src/srtp/sdes.ts';
 import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
 import type { SipRequest } from '../../../sbc-pod/src/sip/message/index.ts';
 import { CONTOSO, type Fixture, startFixture } from '../b2bua/fixture.ts';
 import { UdpPeer } from '../b2bua/udp-peer.ts';
+
+import { carrierSdp, type Direction, newCrypto, rtpPacket, teamsSdp } from './media-peers.ts';
 
 const TEAMS_MEDIA = '127.0.2.52';
 // Short for the test, long enough that a busy machine's event-loop stall (the media pod runs in this process) does
@@ -71,8 +72,6 @@ after(async () => {
   await media?.close();
 });
 
-type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-
 function answerDirection(offer: string): Direction {
   if (/^a=inactive/m.test(offer)) return 'inactive';
   if (/^a=sendonly/m.test(offer)) return 'recvonly';
@@ -80,70 +79,18 @@ function answerDirection(offer: string): Direction {
   return 'sendrecv';
 }
 
-function carrierSdp(port: number, version: number, direction: Direction): string {
-  return [
-    'v=0',
-    `o=carrier 1 ${version} IN IP4 127.0.0.1`,
-    's=-',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    `a=${direction}`,
-    '',
-  ].join('\r\n');
-}
-
-function teamsSdp(port: number, crypto: string, version: number, direction: Direction): string {
-  return [
-    'v=0',
-    `o=- 1 ${version} IN IP4 ${TEAMS_MEDIA}`,
-    's=session',
-    `c=IN IP4 ${TEAMS_MEDIA}`,
-    't=0 0',
-    `m=audio ${port} RTP/SAVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    `a=crypto:${crypto}`,
-    'a=rtcp-mux',
-    `a=${direction}`,
-    '',
-  ].join('\r\n');
-}
-
-function rtpPacket(seq: number, ssrc: number): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80;
-  h[1] = 0; // PCMU
-  h.writeUInt16BE(seq & 0xffff, 2);
-  h.writeUInt32BE((seq * 160) >>> 0, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, randomBytes(160)]);
-}
-
 const audioPort = (body: Buffer | string) => Number(/^m=audio (\d+) /m.exec(body.toString())?.[1]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function newCrypto(): string {
-  const k = randomBytes(30);
-  return formatCryptoAttribute({
-    tag: 1,
-    suite: 'AES_CM_128_HMAC_SHA1_80',
-    key: k.subarray(0, 16),
-    salt: k.subarray(16),
-  });
-}
-
 /** A Teams → carrier call, answered; the media ports of both legs and what Teams needs to talk SRTP. */
 async function placeCall(callee: string) {
-  const crypto = newCrypto();
+  const crypto = newCrypto().attr;
   const teamsPort = teamsSock.address().port;
   const call = await f.sim.placeCall({
     tenantFqdn: CONTOSO,
     from: '+15551230001',
     to: callee,
-    sdp: teamsSdp(teamsPort, crypto, 1, 'sendrecv'),
+    sdp: teamsSdp(TEAMS_MEDIA, teamsPort, crypto, 1, 'sendrecv'),
   });
   const invite = await carrier.waitForRequest('INVITE', (r) => r.uri.user === callee);
   const ok = await call.final();
@@ -251,7 +198,7 @@ test('a call on hold (a=inactive) is not ended however long it is silent; resume
   await talk(c, 200);
 
   // Teams puts the call on hold: re-INVITE a=inactive, the carrier answers a=inactive
-  const held = await c.call.reinvite(teamsSdp(teamsSock.address().port, c.crypto, 2, 'inactive'));
+  const held = await c.call.reinvite(teamsSdp(TEAMS_MEDIA, teamsSock.address().port, c.crypto, 2, 'inactive'));
   assert.equal(held.status, 200);
   assert.match(held.body.toString(), /^a=inactive/m, 'the hold went through to the carrier and back');
   const reinviteAtCarrier = carrier.received.filter(
@@ -270,7 +217,7 @@ test('a call on hold (a=inactive) is not ended however long it is silent; resume
 
   // resumed (sendrecv) and nobody sends: now it is a silent call and ends
   const teamsRequests = c.call.requests.length;
-  const resumed = await c.call.reinvite(teamsSdp(teamsSock.address().port, c.crypto, 3, 'sendrecv'));
+  const resumed = await c.call.reinvite(teamsSdp(TEAMS_MEDIA, teamsSock.address().port, c.crypto, 3, 'sendrecv'));
   assert.equal(resumed.status, 200);
   await carrier.waitForRequest('BYE', (r) => r.callId === c.invite.callId, 20_000);
   await c.call.waitForRequest('BYE', 20_000, teamsRequests);

@@ -9,16 +9,13 @@ import { createSocket, type Socket } from 'node:dgram';
 import { after, before, test } from 'node:test';
 import { type MediaPod, startMediaPod } from '../../../media-pod/src/index.ts';
 import { SrtpContext } from '../../../media-pod/src/srtp/context.ts';
-import {
-  type CryptoAttribute,
-  formatCryptoAttribute,
-  parseCryptoAttribute,
-  policyFromCrypto,
-} from '../../../media-pod/src/srtp/sdes.ts';
+import { type CryptoAttribute, parseCryptoAttribute, policyFromCrypto } from '../../../media-pod/src/srtp/sdes.ts';
 import { MediaPodAnchor } from '../../../sbc-pod/src/media/media-pod-anchor.ts';
 import { CONTOSO, type Fixture, startFixture } from '../b2bua/fixture.ts';
 import { UdpPeer } from '../b2bua/udp-peer.ts';
 import { type RedisServer, startRedis } from '../harness/redis.ts';
+
+import { carrierSdp, flowUntil, newCrypto, rtpPacket, teamsSdp } from './media-peers.ts';
 
 const TEAMS_MEDIA = '127.0.2.51';
 const POOL1 = { low: 43000, high: 43099 };
@@ -73,88 +70,6 @@ const cryptoOf = (lines: string[]): CryptoAttribute => {
 };
 const inPool = (port: number, pool: { low: number; high: number }) => port >= pool.low && port <= pool.high;
 
-function rtpPacket(seq: number, ssrc: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80;
-  h[1] = 0; // PCMU
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(seq * 160, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, payload]);
-}
-
-function teamsSdp(port: number, crypto: string, version: number): string {
-  return [
-    'v=0',
-    `o=- 1 ${version} IN IP4 ${TEAMS_MEDIA}`,
-    's=session',
-    `c=IN IP4 ${TEAMS_MEDIA}`,
-    't=0 0',
-    `m=audio ${port} RTP/SAVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    `a=crypto:${crypto}`,
-    'a=rtcp-mux',
-    'a=sendrecv',
-    '',
-  ].join('\r\n');
-}
-
-function carrierSdp(port: number, version: number): string {
-  return [
-    'v=0',
-    `o=carrier 1 ${version} IN IP4 127.0.0.1`,
-    's=-',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    'a=sendrecv',
-    '',
-  ].join('\r\n');
-}
-
-function newCrypto(): { attr: string; crypto: CryptoAttribute } {
-  const k = randomBytes(30);
-  const attr = formatCryptoAttribute({
-    tag: 1,
-    suite: 'AES_CM_128_HMAC_SHA1_80',
-    key: k.subarray(0, 16),
-    salt: k.subarray(16),
-  });
-  return { attr, crypto: parseCryptoAttribute(attr)! };
-}
-
-/**
- * Send packets every 20 ms from `send` until `want` arrive at `sock` (decoded by `decode`), at most `timeoutMs`:
- * media toward a leg starts only once the media pod has that leg's answer, so the first packets may be dropped.
- */
-async function flowUntil(
-  sock: Socket,
-  decode: (m: Buffer) => Buffer | undefined,
-  send: (i: number) => void,
-  want: number,
-  timeoutMs = 5000,
-): Promise<Buffer[]> {
-  const got: Buffer[] = [];
-  const onMessage = (m: Buffer) => {
-    const plain = decode(m);
-    if (plain) got.push(plain);
-  };
-  sock.on('message', onMessage);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (let i = 0; got.length < want && Date.now() < deadline; i++) {
-      send(i);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  } finally {
-    sock.off('message', onMessage);
-  }
-  return got;
-}
-
 test('the media pod holding a call dies: both legs are re-INVITEd onto the second pod and media flows again', async () => {
   const carrierPort = carrierRtp.address().port;
   const teamsPort = teamsSock.address().port;
@@ -171,7 +86,7 @@ test('the media pod holding a call dies: both legs are re-INVITEd onto the secon
     tenantFqdn: CONTOSO,
     from: '+15551230001',
     to: CALLEE,
-    sdp: teamsSdp(teamsPort, teams1.attr, 1),
+    sdp: teamsSdp(TEAMS_MEDIA, teamsPort, teams1.attr, 1),
   });
   const invite = await carrier.waitForRequest('INVITE', (r) => r.uri.user === CALLEE);
   const carrierLeg1 = audioPort(sdpLines(invite.msg.body));
@@ -199,7 +114,7 @@ test('the media pod holding a call dies: both legs are re-INVITEd onto the secon
 
   // Teams answers the coming re-INVITE with a new key of its own (the simulator's SDP is replaced for this test).
   const teams2 = newCrypto();
-  f.sim.sdp = (version: number) => teamsSdp(teamsPort, teams2.attr, version + 1);
+  f.sim.sdp = (version: number) => teamsSdp(TEAMS_MEDIA, teamsPort, teams2.attr, version + 1);
   const carrierInvites = carrier.received.filter((r) => r.msg.kind === 'request' && r.msg.method === 'INVITE').length;
   const teamsRequests = call.requests.length;
 
