@@ -1,8 +1,15 @@
 // What the e2e media tests play on the far ends of a call: SDP a carrier and Teams would send, RTP packets, SDES keys,
 // and a paced sender that waits until enough packets arrive decoded at the other end.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
-import { type CryptoAttribute, formatCryptoAttribute, parseCryptoAttribute } from '../../../media-pod/src/srtp/sdes.ts';
+import { SrtpContext } from '../../../media-pod/src/srtp/context.ts';
+import {
+  type CryptoAttribute,
+  formatCryptoAttribute,
+  parseCryptoAttribute,
+  policyFromCrypto,
+} from '../../../media-pod/src/srtp/sdes.ts';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
@@ -96,4 +103,46 @@ export async function flowUntil(
     sock.off('message', onMessage);
   }
   return got;
+}
+
+/** Decrypt SRTP under `crypto`; undefined for a packet that does not authenticate. */
+export function srtpDecoder(crypto: CryptoAttribute): (m: Buffer) => Buffer | undefined {
+  const rx = new SrtpContext(policyFromCrypto(crypto));
+  return (m) => {
+    const p = rx.unprotect(m);
+    return Buffer.isBuffer(p) ? p : undefined;
+  };
+}
+
+/**
+ * Audio both ways through the media pod: carrier RTP sent to `carrierLeg` reaches Teams as SRTP under `ourCrypto`
+ * (the key the SBC offered Teams), and Teams' SRTP under `teamsCrypto` sent to `teamsLeg` reaches the carrier as RTP,
+ * five packets each way with their payloads intact.
+ */
+export async function assertMediaBothWays(o: {
+  teamsSock: Socket;
+  carrierRtp: Socket;
+  carrierLeg: number;
+  teamsLeg: number;
+  ourCrypto: CryptoAttribute;
+  teamsCrypto: CryptoAttribute;
+}): Promise<void> {
+  const payloads = Array.from({ length: 400 }, () => randomBytes(160));
+  const atTeams = await flowUntil(
+    o.teamsSock,
+    srtpDecoder(o.ourCrypto),
+    (i) => o.carrierRtp.send(rtpPacket(2000 + i, 0x9999, payloads[i]!), o.carrierLeg, '127.0.0.1'),
+    5,
+  );
+  assert.equal(atTeams.length, 5, 'carrier RTP reaches Teams as SRTP it can decrypt');
+  for (const m of atTeams) assert.deepEqual(m.subarray(12), payloads[m.readUInt16BE(2) - 2000]);
+  const tx = new SrtpContext(policyFromCrypto(o.teamsCrypto));
+  const atCarrier = await flowUntil(
+    o.carrierRtp,
+    (m) => m,
+    (i) => o.teamsSock.send(tx.protect(rtpPacket(5000 + i, 0x1234, payloads[i]!)) as Buffer, o.teamsLeg, '127.0.0.1'),
+    5,
+  );
+  assert.equal(atCarrier.length, 5, 'Teams SRTP reaches the carrier as RTP');
+  for (const m of atCarrier) assert.deepEqual(m.subarray(12), payloads[m.readUInt16BE(2) - 5000]);
 }
