@@ -16,29 +16,15 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type KubeControlPlane, startKubeControlPlane } from '../e2e/src/harness/kube-apiserver.ts';
 import { CONTENT_TYPE, KubeApiError, KubeClient } from '../operator/src/kube/client.ts';
+import { eventually as poll } from '../operator/src/testing/cluster.ts';
 import { chartDir, find, type K8sObject, parseManifests, render, repoRoot, restPath, SYS, VALUES } from './helpers.ts';
 
 const FIELD_MANAGER = 'switchboard-chart-test';
 const WAIT_MS = 60_000;
 
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await attempt();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `; last error: ${String(last)}` : ''}`,
-      );
-    }
-    await delay(100); // poll interval, not synchronisation
-  }
-}
+/** The operator tests' poll, with this suite's longer default wait. */
+const eventually = <T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> =>
+  poll(what, attempt, timeoutMs);
 
 function apply(client: KubeClient, o: K8sObject, dryRun: boolean): Promise<K8sObject> {
   return client.request<K8sObject>('PATCH', restPath(o), {

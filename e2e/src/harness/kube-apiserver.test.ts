@@ -6,7 +6,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
   ApiException,
   AuthenticationV1Api,
@@ -16,30 +15,11 @@ import {
   VersionApi,
   Watch,
 } from '@kubernetes/client-node';
+import { eventually } from '../../../operator/src/testing/cluster.ts';
 import { runHelm } from './helm.ts';
 import { type KubeControlPlane, startKubeControlPlane } from './kube-apiserver.ts';
 
 const WAIT_MS = 30_000;
-
-/** Polls `attempt` until it returns a value (not undefined) or `timeoutMs` passes; then fails with `what`. */
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await attempt();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `; last error: ${String(last)}` : ''}`,
-      );
-    }
-    await delay(50); // poll interval, not synchronisation
-  }
-}
 
 function httpCode(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
