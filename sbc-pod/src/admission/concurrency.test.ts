@@ -1,31 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { type RedisServer, startRedis } from '../../../e2e/src/harness/redis.ts';
+import { test } from 'node:test';
 import { type ConcurrencyLimiter, LocalConcurrency, RedisConcurrency } from './concurrency.ts';
 import { tenantKey } from './redis-script.ts';
-import { manualClock, seededRandom } from './testkit.ts';
+import { manualClock, redisForTwoPods, seededRandom } from './testkit.ts';
 
-let redis: RedisServer;
-let podA: Redis;
-let podB: Redis;
-before(async () => {
-  redis = await startRedis();
-  podA = new Redis(redis.url);
-  podB = new Redis(redis.url);
-});
-after(async () => {
-  podA?.disconnect();
-  podB?.disconnect();
-  await redis?.stop();
-});
+const clients = redisForTwoPods();
 
 const LEASE = 30_000;
 
 test('two pods share one concurrency limit; a retry with the same call id takes no second slot', async () => {
   const clock = manualClock();
-  const a = new RedisConcurrency(podA, { now: clock.now });
-  const b = new RedisConcurrency(podB, { now: clock.now });
+  const a = new RedisConcurrency(clients.a, { now: clock.now });
+  const b = new RedisConcurrency(clients.b, { now: clock.now });
   const key = tenantKey('ns/limit', 'calls');
   const results = await Promise.all(
     Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).acquire(key, `call-${i}`, 7, LEASE)),
@@ -40,8 +26,8 @@ test('two pods share one concurrency limit; a retry with the same call id takes 
 
 test('release frees a slot for another pod', async () => {
   const clock = manualClock();
-  const a = new RedisConcurrency(podA, { now: clock.now });
-  const b = new RedisConcurrency(podB, { now: clock.now });
+  const a = new RedisConcurrency(clients.a, { now: clock.now });
+  const b = new RedisConcurrency(clients.b, { now: clock.now });
   const key = tenantKey('ns/release', 'calls');
   assert.ok((await a.acquire(key, 'c1', 2, LEASE)).ok);
   assert.ok((await a.acquire(key, 'c2', 2, LEASE)).ok);
@@ -53,8 +39,8 @@ test('release frees a slot for another pod', async () => {
 
 test("lease expiry reclaims a dead pod's slots; a live pod's renewed calls keep theirs", async () => {
   const clock = manualClock();
-  const a = new RedisConcurrency(podA, { now: clock.now });
-  const b = new RedisConcurrency(podB, { now: clock.now });
+  const a = new RedisConcurrency(clients.a, { now: clock.now });
+  const b = new RedisConcurrency(clients.b, { now: clock.now });
   const key = tenantKey('ns/crash', 'calls');
   for (let i = 0; i < 3; i++) assert.ok((await a.acquire(key, `a${i}`, 5, LEASE)).ok); // pod A will "crash"
   for (let i = 0; i < 2; i++) assert.ok((await b.acquire(key, `b${i}`, 5, LEASE)).ok);
@@ -74,18 +60,18 @@ test("lease expiry reclaims a dead pod's slots; a live pod's renewed calls keep 
 });
 
 test('the key expires once its last lease has', async () => {
-  const a = new RedisConcurrency(podA); // real clock: checks the PEXPIRE housekeeping
+  const a = new RedisConcurrency(clients.a); // real clock: checks the PEXPIRE housekeeping
   const key = tenantKey('ns/ttl', 'calls');
   await a.acquire(key, 'c1', 1, 5_000);
-  const ttl = await podA.pttl(key);
+  const ttl = await clients.a.pttl(key);
   assert.ok(ttl > 0 && ttl <= 5_000, `ttl ${ttl}`);
 });
 
 test('redis and local concurrency agree on a random schedule', async () => {
   const clock = manualClock();
   const remote: ConcurrencyLimiter[] = [
-    new RedisConcurrency(podA, { now: clock.now }),
-    new RedisConcurrency(podB, { now: clock.now }),
+    new RedisConcurrency(clients.a, { now: clock.now }),
+    new RedisConcurrency(clients.b, { now: clock.now }),
   ];
   const local = new LocalConcurrency({ now: clock.now });
   const rnd = seededRandom(7);

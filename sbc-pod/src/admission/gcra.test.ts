@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { type RedisServer, startRedis } from '../../../e2e/src/harness/redis.ts';
+import { test } from 'node:test';
 import { gcraBurst, gcraIntervalUs, gcraStep, LocalGcra, RedisGcra, toMicros } from './gcra.ts';
 import { tenantKey } from './redis-script.ts';
-import { manualClock, seededRandom } from './testkit.ts';
+import { manualClock, redisForTwoPods, seededRandom } from './testkit.ts';
 
 test('gcraStep: table of (rate, burst) schedules', () => {
   // [rate, burst, request times in ms, expected allowed flags, expected retryAfterMs for refusals]
@@ -61,24 +59,12 @@ test('LocalGcra stays within maxKeys under many distinct keys', () => {
   assert.ok(gcra.size <= 100);
 });
 
-let redis: RedisServer;
-let podA: Redis;
-let podB: Redis;
-before(async () => {
-  redis = await startRedis();
-  podA = new Redis(redis.url);
-  podB = new Redis(redis.url);
-});
-after(async () => {
-  podA?.disconnect();
-  podB?.disconnect();
-  await redis?.stop();
-});
+const clients = redisForTwoPods();
 
 test('redis gcra: two pods together get exactly the limit (± one burst)', async () => {
   const clock = manualClock();
-  const a = new RedisGcra(podA, { now: clock.now });
-  const b = new RedisGcra(podB, { now: clock.now });
+  const a = new RedisGcra(clients.a, { now: clock.now });
+  const b = new RedisGcra(clients.b, { now: clock.now });
   const key = tenantKey('ns/contoso', 'cps');
   const params = { rate: 50, burst: 10 };
   let allowed = 0;
@@ -102,7 +88,7 @@ test('redis gcra: two pods together get exactly the limit (± one burst)', async
 
 test('redis gcra and the pure version agree on a random schedule', async () => {
   const clock = manualClock();
-  const pods = [new RedisGcra(podA, { now: clock.now }), new RedisGcra(podB, { now: clock.now })];
+  const pods = [new RedisGcra(clients.a, { now: clock.now }), new RedisGcra(clients.b, { now: clock.now })];
   const oracle = new LocalGcra({ now: clock.now });
   const rnd = seededRandom(42);
   const keys = ['a', 'b', 'c'].map((k) => tenantKey(`ns/${k}`, 'agree'));
@@ -125,20 +111,20 @@ test('redis gcra and the pure version agree on a random schedule', async () => {
 });
 
 test('redis gcra with Redis TIME as the clock', async () => {
-  const g = new RedisGcra(podA, { now: 'redis' });
+  const g = new RedisGcra(clients.a, { now: 'redis' });
   const key = tenantKey('ns/timed', 'cps');
   const results = await Promise.all(Array.from({ length: 5 }, () => g.take(key, { rate: 0.01, burst: 3 })));
   assert.equal(results.filter((r) => r.allowed).length, 3);
   const refused = results.find((r) => !r.allowed)!;
   assert.ok(refused.retryAfterMs > 90_000 && refused.retryAfterMs <= 100_000);
-  assert.ok((await podA.pttl(key)) > 0, 'the key expires');
+  assert.ok((await clients.a.pttl(key)) > 0, 'the key expires');
 });
 
 test('redis gcra survives a script-cache flush (NOSCRIPT → EVAL)', async () => {
   const clock = manualClock();
-  const g = new RedisGcra(podA, { now: clock.now });
+  const g = new RedisGcra(clients.a, { now: clock.now });
   await g.take('sb:{x}:cps', { rate: 1, burst: 1 });
-  await podA.script('FLUSH');
+  await clients.a.script('FLUSH');
   const second = await g.take('sb:{x}:cps', { rate: 1, burst: 1 });
   assert.equal(second.allowed, false);
 });

@@ -1,4 +1,7 @@
 // Test helpers for the admission modules: a manual clock and a seeded PRNG (deterministic schedules).
+import { after, before } from 'node:test';
+import { Redis } from 'ioredis';
+import { type RedisServer, startRedis } from '../../../e2e/src/harness/redis.ts';
 
 export interface ManualClock {
   now: () => number;
@@ -28,5 +31,32 @@ export function seededRandom(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A private redis-server for the suite and two clients on it, standing for two sbc-pods sharing the limits
+ * (registers the suite's before/after hooks; read the clients inside tests).
+ */
+export function redisForTwoPods(): { readonly a: Redis; readonly b: Redis } {
+  let server: RedisServer | undefined;
+  const pods: { a?: Redis; b?: Redis } = {};
+  before(async () => {
+    server = await startRedis();
+    pods.a = new Redis(server.url);
+    pods.b = new Redis(server.url);
+  });
+  after(async () => {
+    pods.a?.disconnect();
+    pods.b?.disconnect();
+    await server?.stop();
+  });
+  return {
+    get a() {
+      return pods.a!;
+    },
+    get b() {
+      return pods.b!;
+    },
   };
 }

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
-import { type RedisServer, startRedis } from '../../../e2e/src/harness/redis.ts';
-import { manualClock, seededRandom } from './testkit.ts';
+import { test } from 'node:test';
+import { manualClock, redisForTwoPods, seededRandom } from './testkit.ts';
 import {
   decideTrunk,
   RedisTrunkChannels,
@@ -19,19 +17,7 @@ function shared(trunk: string, channels: number | null, reservations: TrunkPolic
   return { trunk, mode: 'Shared', allowedTenants: 'All', channels, reservations };
 }
 
-let redis: RedisServer;
-let podA: Redis;
-let podB: Redis;
-before(async () => {
-  redis = await startRedis();
-  podA = new Redis(redis.url);
-  podB = new Redis(redis.url);
-});
-after(async () => {
-  podA?.disconnect();
-  podB?.disconnect();
-  await redis?.stop();
-});
+const clients = redisForTwoPods();
 
 async function fill(
   limiter: TrunkChannelLimiter,
@@ -98,7 +84,9 @@ test('decideTrunk table', () => {
 
 for (const impl of ['redis', 'model'] as const) {
   const make = (clock = manualClock()): TrunkChannelLimiter =>
-    impl === 'redis' ? new RedisTrunkChannels(podA, { now: clock.now }) : new TrunkChannelModel({ now: clock.now });
+    impl === 'redis'
+      ? new RedisTrunkChannels(clients.a, { now: clock.now })
+      : new TrunkChannelModel({ now: clock.now });
 
   test(`${impl}: a tenant's flood cannot take another tenant's reserved channels`, async () => {
     const limiter = make();
@@ -179,7 +167,10 @@ for (const impl of ['redis', 'model'] as const) {
 
 test('the Lua script and the pure model agree on a random multi-tenant schedule (two pods)', async () => {
   const clock = manualClock();
-  const pods = [new RedisTrunkChannels(podA, { now: clock.now }), new RedisTrunkChannels(podB, { now: clock.now })];
+  const pods = [
+    new RedisTrunkChannels(clients.a, { now: clock.now }),
+    new RedisTrunkChannels(clients.b, { now: clock.now }),
+  ];
   const model = new TrunkChannelModel({ now: clock.now });
   const policy = shared('ns/agree', 24, [
     { tenant: 'ns/a', channels: 4, priority: 10 },
