@@ -6,7 +6,7 @@ import { sinkFromSpec } from '../../../sbc-pod/src/cdr/export/batch-sinks.ts';
 import { CdrExporter } from '../../../sbc-pod/src/cdr/export/exporter.ts';
 import type { Cdr } from '../../../sbc-pod/src/cdr/record.ts';
 import { cdrStreamKey } from '../../../sbc-pod/src/cdr/sinks.ts';
-import { redisFromSettings } from '../../../sbc-pod/src/redis/connect.ts';
+import { redisFromSettings, redisSettingsFromEnv } from '../../../sbc-pod/src/redis/connect.ts';
 
 const USAGE = `Usage:
   switchboard cdr export [--redis-url URL] [--sink stdout|file:PATH|csv:PATH|webhook:URL] [--tenant NS/NAME]...
@@ -24,26 +24,14 @@ the master is found through the Sentinels. export runs until Ctrl-C (or one pass
  * gives up after a few reconnects with a clear error.
  */
 function redisFrom(url: string | undefined, opts: { waitForever: boolean }): Redis {
-  const env = process.env;
-  const sentinels = (env.SWITCHBOARD_REDIS_SENTINELS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const r = redisFromSettings(
-    {
-      url: url ?? (env.SWITCHBOARD_REDIS_URL || undefined),
-      sentinels,
-      sentinelMaster: env.SWITCHBOARD_REDIS_SENTINEL_MASTER,
+  const r = redisFromSettings(redisSettingsFromEnv(process.env, url), {
+    connectionName: `switchboard-cdr-export-${process.pid}`,
+    maxRetriesPerRequest: opts.waitForever ? null : 3,
+    logger: {
+      warn: (obj, msg) => process.stderr.write(`redis: ${msg} ${JSON.stringify(obj)}\n`),
+      info: (obj, msg) => process.stderr.write(`redis: ${msg} ${JSON.stringify(obj)}\n`),
     },
-    {
-      connectionName: `switchboard-cdr-export-${process.pid}`,
-      maxRetriesPerRequest: opts.waitForever ? null : 3,
-      logger: {
-        warn: (obj, msg) => process.stderr.write(`redis: ${msg} ${JSON.stringify(obj)}\n`),
-        info: (obj, msg) => process.stderr.write(`redis: ${msg} ${JSON.stringify(obj)}\n`),
-      },
-    },
-  );
+  });
   if (!r) {
     throw new Error(
       'no Redis: give --redis-url, set SWITCHBOARD_REDIS_URL, or SWITCHBOARD_REDIS_SENTINELS with SWITCHBOARD_REDIS_SENTINEL_MASTER',

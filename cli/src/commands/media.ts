@@ -9,7 +9,7 @@ import {
   RedisSessionStore,
   startMediaPod,
 } from '../../../media-pod/src/index.ts';
-import { redisFromSettings } from '../../../sbc-pod/src/redis/connect.ts';
+import { redisFromSettings, redisSettingsFromEnv } from '../../../sbc-pod/src/redis/connect.ts';
 import { runUntilSignal } from '../run-until-signal.ts';
 
 export async function run(args: string[]): Promise<number> {
@@ -24,15 +24,9 @@ export async function run(args: string[]): Promise<number> {
     options = optionsFromEnv();
     // Behind Sentinel the session store follows the master through the Sentinels (the URL, if any, gives only
     // credentials and db), like the sbc-pods' Redis clients.
-    const sentinels = (process.env.SWITCHBOARD_REDIS_SENTINELS ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-    if (sentinels.length > 0) {
-      const client = redisFromSettings(
-        { url: options.redisUrl, sentinels, sentinelMaster: process.env.SWITCHBOARD_REDIS_SENTINEL_MASTER },
-        { connectionName: 'switchboard-media', maxRetriesPerRequest: 2 },
-      );
+    const redis = redisSettingsFromEnv(process.env, options.redisUrl);
+    if (redis.sentinels?.length) {
+      const client = redisFromSettings(redis, { connectionName: 'switchboard-media', maxRetriesPerRequest: 2 });
       if (client) store = new RedisSessionStore(client);
     }
     pod = await startMediaPod({ ...options, ...(store ? { store } : {}), logger: true });

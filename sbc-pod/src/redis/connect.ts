@@ -63,6 +63,24 @@ export function redisSettingsOf(
   return { url: settings.redisUrl, sentinels: settings.redisSentinels, sentinelMaster: settings.redisSentinelMaster };
 }
 
+/**
+ * The Redis settings straight from the environment (SWITCHBOARD_REDIS_URL, SWITCHBOARD_REDIS_SENTINELS,
+ * SWITCHBOARD_REDIS_SENTINEL_MASTER), for commands that do not load the sbc-pod's settings (`switchboard media`,
+ * `switchboard cdr`); `url` (a --redis-url flag) wins over the variable. Sentinel addresses are checked by
+ * `redisFromSettings`.
+ */
+export function redisSettingsFromEnv(env: NodeJS.ProcessEnv, url?: string): RedisSettings {
+  const sentinels = (env.SWITCHBOARD_REDIS_SENTINELS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  return {
+    url: url ?? (env.SWITCHBOARD_REDIS_URL || undefined),
+    sentinels,
+    sentinelMaster: env.SWITCHBOARD_REDIS_SENTINEL_MASTER || undefined,
+  };
+}
+
 export class RedisSettingsError extends Error {
   override name = 'RedisSettingsError';
 }
